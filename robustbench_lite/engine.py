@@ -1,0 +1,466 @@
+"""The run: decode once per geometry, transform once per condition, feed every model of the group."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from . import distributed
+from .config import RunConfig
+from .data import Sample, open_dataset, parse_classes, select_samples
+from .decode import DecodeDataset, Geometry, collate_decoded
+from .errors import ConditionFailed, UserError
+from .manifest import build_manifest, check_resumable, fingerprint_samples, write_manifest
+from .models import LoadedModel, ModelSpec, load_model, resolve_models
+from .registry import Condition, TransformSpec, build_conditions, parse_severities, select_transforms
+from .rng import PhotoRNG, photo_seed
+from .store import ChunkStore, record_schema
+from .timing import StageTimer
+
+EXIT_OK, EXIT_USER, EXIT_FAILED_CONDITIONS, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+@dataclass
+class Plan:
+    """Everything resolved before any weights load: what will run, where, on what."""
+
+    config: RunConfig
+    device: torch.device
+    run_dir: Path
+    samples: list[Sample]
+    dataset_info: dict
+    ignored: list[dict]
+    specs: list[TransformSpec]
+    conditions: list[Condition]
+    model_specs: list[ModelSpec]
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    exit_code: int
+    summary: object = None  # pandas DataFrame when the run finished
+    failed: list[dict] = field(default_factory=list)
+    skipped: list[dict] = field(default_factory=list)
+
+
+def resolve_device(text: str) -> torch.device:
+    """`auto` -> the rank's CUDA device when there is one, else CPU."""
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", distributed.local_rank() % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UserError(f"--device {text!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {text}: CUDA is not available on this machine (use --device cpu)")
+    return device
+
+
+def default_run_dir() -> Path:
+    return Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def ensure_writable(run_dir: Path) -> None:
+    """Fail before any work when the output folder cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / ".write-test"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out {run_dir}: not writable ({exc.strerror or exc})") from None
+
+
+def plan_run(config: RunConfig) -> Plan:
+    """Resolve data, transforms, models and device; load plug-ins the user named."""
+    from .plugins import load_plugins
+
+    load_plugins(files=config.plugin, dirs=config.plugin_dir)
+    specs = select_transforms(config.transforms)
+    conditions = build_conditions(specs, parse_severities(config.severities))
+    dataset = open_dataset(config.data)
+    samples = select_samples(dataset, config.limit, parse_classes(config.classes))
+    model_specs = resolve_models(config.models)
+    device = resolve_device(config.device)
+    run_dir = Path(config.out) if config.out else default_run_dir()
+    info = {
+        "root": str(dataset.root),
+        "layout": dataset.layout,
+        "fingerprint": fingerprint_samples(samples),
+        "n_samples": len(samples),
+        "n_classes": len({s.label for s in samples}),
+    }
+    return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, model_specs)
+
+
+def _batch_size(config: RunConfig, device: torch.device) -> int | None:
+    """A number, or None for `auto` on CUDA (probed per group)."""
+    if config.batch_size == "auto":
+        return None if device.type == "cuda" else 32
+    try:
+        size = int(config.batch_size)
+    except ValueError:
+        raise UserError(f"--batch-size {config.batch_size!r}: a positive number or auto") from None
+    if size < 1:
+        raise UserError("--batch-size must be at least 1")
+    return size
+
+
+def _autocast(device: torch.device, precision: str):
+    if device.type != "cuda" or precision == "fp32":
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+class Group:
+    """Models sharing one input geometry: they share decoded and transformed batches."""
+
+    def __init__(self, geometry: Geometry, models: list[LoadedModel], device: torch.device):
+        self.geometry = geometry
+        self.models = models
+        self.mean = {m.name: torch.tensor(m.mean, device=device).view(1, 3, 1, 1) for m in models}
+        self.std = {m.name: torch.tensor(m.std, device=device).view(1, 3, 1, 1) for m in models}
+        self.forward = {m.name: m.module for m in models}
+
+
+def group_models(models: Sequence[LoadedModel], device: torch.device) -> list[Group]:
+    by_geometry: dict[Geometry, list[LoadedModel]] = {}
+    for m in models:
+        by_geometry.setdefault(m.geometry, []).append(m)
+    return [Group(g, ms, device) for g, ms in by_geometry.items()]
+
+
+def check_transform_output(x: torch.Tensor, out, name: str) -> torch.Tensor:
+    """A transform must return a finite float tensor of the input's shape, in [0, 1]."""
+    if not isinstance(out, torch.Tensor):
+        raise ConditionFailed(f"transform {name} returned {type(out).__name__}, not a tensor")
+    if out.shape != x.shape:
+        raise ConditionFailed(f"transform {name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+    if out.dtype != x.dtype:
+        raise ConditionFailed(f"transform {name} returned dtype {out.dtype}, expected {x.dtype}")
+    if not torch.isfinite(out).all():
+        raise ConditionFailed(f"transform {name} returned NaN or infinite values")
+    lo, hi = out.aminmax()
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        raise ConditionFailed(f"transform {name} returned values outside [0, 1] ({lo:.3g} to {hi:.3g})")
+    return out.clamp(0.0, 1.0)
+
+
+def records_table(
+    model: str,
+    condition: Condition,
+    ids: Sequence[str],
+    labels: torch.Tensor,
+    logits: torch.Tensor,
+    class_mask: torch.Tensor | None,
+    save_logits: bool,
+) -> pa.Table:
+    """Top-5, probabilities and correctness of one batch, as an Arrow table of records."""
+    logits = logits.float()
+    if not torch.isfinite(logits).all():
+        raise ConditionFailed(f"model {model} produced NaN or infinite logits")
+    masked = logits if class_mask is None else logits.masked_fill(~class_mask, float("-inf"))
+    probs = masked.softmax(dim=1)
+    top5_prob, top5 = probs.topk(5, dim=1)
+    label_prob = probs.gather(1, labels.view(-1, 1)).squeeze(1)
+    hit = top5 == labels.view(-1, 1)
+    top5_np = top5.to(torch.int16).cpu().numpy()
+    top5_prob_np = top5_prob.cpu().numpy().astype(np.float32)
+    n = len(ids)
+    columns = {
+        "model": pa.array([model] * n, pa.string()),
+        "transform": pa.array([condition.transform] * n, pa.string()),
+        "severity": pa.array(np.full(n, condition.severity, np.int16)),
+        "image_id": pa.array(list(ids), pa.string()),
+        "label": pa.array(labels.to(torch.int16).cpu().numpy()),
+        "top5": pa.FixedSizeListArray.from_arrays(pa.array(top5_np.reshape(-1)), 5),
+        "top5_prob": pa.FixedSizeListArray.from_arrays(pa.array(top5_prob_np.reshape(-1)), 5),
+        "label_prob": pa.array(label_prob.cpu().numpy().astype(np.float32)),
+        "confidence": pa.array(top5_prob_np[:, 0]),
+        "correct1": pa.array(hit[:, 0].cpu().numpy()),
+        "correct5": pa.array(hit.any(dim=1).cpu().numpy()),
+    }
+    if save_logits:
+        flat = logits.to(torch.float16).cpu().numpy()
+        columns["logits"] = pa.ListArray.from_arrays(
+            pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)), pa.array(flat.reshape(-1))
+        )
+    return pa.table(columns, schema=record_schema(save_logits))
+
+
+class Evaluator:
+    """Runs pending (block, condition, model) cells of one group, writing a chunk per (block, condition)."""
+
+    def __init__(self, plan: Plan, group: Group, store: ChunkStore, timer: StageTimer, progress, batch_size: int | None):
+        self.plan = plan
+        self.config = plan.config
+        self.device = plan.device
+        self.group = group
+        self.store = store
+        self.timer = timer
+        self.progress = progress
+        self.batch_size = batch_size or probe_batch_size(group, plan.device, plan.config.precision)
+        self.spec_by_name = {s.name: s for s in plan.specs}
+        self.failed: dict[tuple[str, int, str], str] = {}
+        self.class_mask = None
+        if self.config.restrict_logits:
+            mask = torch.zeros(1000, dtype=torch.bool, device=self.device)
+            mask[sorted({s.label for s in plan.samples})] = True
+            self.class_mask = mask
+
+    def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> torch.Tensor:
+        if condition.is_clean:
+            return x
+        spec = self.spec_by_name[condition.transform]
+        seeds = [photo_seed(self.config.seed, spec.name, condition.severity, i) for i in ids]
+        rng = PhotoRNG(seeds, self.device)
+        try:
+            out = spec(x, condition.level, rng)
+        except ConditionFailed:
+            raise
+        except Exception as exc:
+            raise ConditionFailed(f"transform {spec.name} raised {type(exc).__name__}: {exc}") from None
+        return check_transform_output(x, out, spec.name)
+
+    def forward(self, model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
+        z = ((x - self.group.mean[model.name]) / self.group.std[model.name]).contiguous(memory_format=torch.channels_last)
+        with _autocast(self.device, self.config.precision):
+            return self.group.forward[model.name](z)
+
+    def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]]) -> None:
+        """Evaluate every pending condition x model on one decoded block, one chunk per condition."""
+        ids = [s.id for s in samples]
+        labels = torch.tensor([s.label for s in samples], device=self.device)
+        models = {m.name: m for m in self.group.models}
+        for condition, model_names in pending.items():
+            model_names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
+            if not model_names:
+                continue
+            tables: dict[str, list[pa.Table]] = {n: [] for n in model_names}
+            start = 0
+            while start < len(ids):
+                stop = min(start + self.batch_size, len(ids))
+                try:
+                    with self.timer("transform"):
+                        x = pixels[start:stop].float().div_(255.0)
+                        x = self.transform(x, condition, ids[start:stop])
+                    for name in list(tables):
+                        try:
+                            with self.timer("forward"):
+                                logits = self.forward(models[name], x)
+                            with self.timer("records"):
+                                tables[name].append(records_table(name, condition, ids[start:stop], labels[start:stop], logits, self.class_mask, self.config.save_logits))
+                        except ConditionFailed as exc:
+                            self.failed[(condition.transform, condition.severity, name)] = str(exc)
+                            del tables[name]
+                        self.progress.update(stop - start)
+                except torch.cuda.OutOfMemoryError:
+                    if self.batch_size == 1:
+                        raise
+                    self.batch_size = max(1, self.batch_size // 2)
+                    torch.cuda.empty_cache()
+                    continue
+                except ConditionFailed as exc:
+                    for name in tables:
+                        self.failed[(condition.transform, condition.severity, name)] = str(exc)
+                    self.progress.update((len(ids) - start) * len(tables))
+                    tables = {}
+                    break
+                start = stop
+            with self.timer("records"):
+                done = [t for name, parts in tables.items() for t in parts]
+                if done:
+                    self.store.write(block, condition.transform, condition.severity, pa.concat_tables(done))
+
+
+def probe_batch_size(group: Group, device: torch.device, precision: str, start: int = 1024) -> int:
+    """Largest power-of-two batch (<= start) every model of the group can run; backs off on OOM."""
+    size = start
+    h, w = group.geometry.input_size
+    while size > 1:
+        try:
+            x = torch.rand(size, 3, h, w, device=device)
+            with torch.inference_mode(), _autocast(device, precision):
+                for m in group.models:
+                    m.module(x.contiguous(memory_format=torch.channels_last))
+            torch.cuda.synchronize(device)
+            del x
+            torch.cuda.empty_cache()
+            return size
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            size //= 2
+    return 1
+
+
+def blocks_of(samples: Sequence[Sample], chunk_size: int) -> list[list[int]]:
+    """Global, rank-independent blocks of sample indices: the unit of records and of resume."""
+    return [list(range(i, min(i + chunk_size, len(samples)))) for i in range(0, len(samples), chunk_size)]
+
+
+def _install_sigterm() -> Callable[[], None]:
+    """Treat SIGTERM (pre-emption) like Ctrl-C: stop cleanly, keep finished chunks."""
+    if threading_main() is False:
+        return lambda: None
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    return lambda: signal.signal(signal.SIGTERM, previous)
+
+
+def threading_main() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def default_workers(device: torch.device) -> int:
+    """Decode workers: overlap on GPU; on a small CPU the model needs every core."""
+    cpus = os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(1, min(8, cpus - 1))
+    return 0 if cpus <= 2 else min(4, cpus // 2)
+
+
+def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
+    """Evaluate every pending cell on this rank's blocks. Returns (failed cells, skipped photos)."""
+    from tqdm.auto import tqdm
+
+    config = plan.config
+    store = ChunkStore(plan.run_dir)
+    done = store.done_cells()
+    if done:
+        echo(f"resuming: {store.chunk_count()} chunks already done")
+    blocks = blocks_of(plan.samples, config.chunk_size)
+    mine = [b for b in range(len(blocks)) if b % distributed.world_size() == distributed.rank()]
+    groups = group_models(models, plan.device)
+    work = []
+    for group in groups:
+        for b in mine:
+            pending = {}
+            for c in plan.conditions:
+                names = [m.name for m in group.models if (b, c.transform, c.severity, m.name) not in done]
+                if names:
+                    pending[c] = names
+            if pending:
+                work.append((group, b, pending))
+    total = sum(len(blocks[b]) * len(names) for _, b, p in work for names in p.values())
+    all_cells = sum(len(blocks[b]) for b in mine) * len(plan.conditions) * len(models)
+    if done and all_cells:
+        echo(f"resuming: {all_cells - total} of {all_cells} image-evaluations already done on this rank")
+    failed: dict = {}
+    skipped: list[dict] = []
+    workers = config.workers if config.workers is not None else default_workers(plan.device)
+    bar = tqdm(total=total, unit="img", unit_scale=True, desc="evaluating", disable=total == 0, dynamic_ncols=True, mininterval=1.0)
+    batch_size = _batch_size(config, plan.device)
+    with bar, torch.inference_mode():
+        for group in groups:
+            todo = [(b, p) for g, b, p in work if g is group]
+            if not todo:
+                continue
+            evaluator = Evaluator(plan, group, store, timer, bar, batch_size)
+            loader = torch.utils.data.DataLoader(
+                DecodeDataset(plan.samples, group.geometry),
+                batch_sampler=[blocks[b] for b, _ in todo],
+                collate_fn=collate_decoded,
+                num_workers=workers,
+                pin_memory=plan.device.type == "cuda",
+                prefetch_factor=2 if workers else None,
+                persistent_workers=False,
+            )
+            stream = iter(loader)
+            for b, pending in todo:
+                with timer("decode"):
+                    indices, pixels, bad = next(stream)
+                    pixels = pixels.to(plan.device, non_blocking=True)
+                if bad:
+                    reasons = [{"path": plan.samples[i].id, "reason": r} for i, r in bad]
+                    skipped.extend(reasons)
+                    store.write_skipped(b, reasons)
+                    if config.strict:
+                        raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
+                    bar.update(len(bad) * sum(len(n) for n in pending.values()))
+                samples = [plan.samples[i] for i in indices.tolist()]
+                if samples:
+                    evaluator.run_block(b, samples, pixels, pending)
+            failed.update(evaluator.failed)
+    failed_rows = [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
+    return failed_rows, skipped
+
+
+def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) -> RunResult:
+    """Plan, evaluate (resuming what exists), merge records, summarise, report."""
+    echo = echo or (lambda msg: print(msg, file=sys.stderr))
+    timer = StageTimer()
+    with timer("startup"):
+        plan = plan_run(config)
+        if config.dry_run:
+            from .estimate import describe_plan
+
+            echo(describe_plan(plan))
+            return RunResult(plan.run_dir, EXIT_OK)
+        ensure_writable(plan.run_dir)
+        distributed.init()
+        restore_sigterm = _install_sigterm()
+        models = [load_model(s, plan.device) for s in plan.model_specs]
+        if config.compile:
+            for m in models:
+                m.module = torch.compile(m.module)
+        manifest = build_manifest(plan, models)
+        if distributed.rank() == 0:
+            check_resumable(plan.run_dir, manifest, force=config.force, echo=echo)
+        distributed.barrier()
+        write_manifest(plan.run_dir, manifest, status="running") if distributed.rank() == 0 else None
+    echo(f"{len(plan.samples)} photos x {len(plan.conditions)} conditions x {len(models)} models on {plan.device} -> {plan.run_dir}")
+    try:
+        failed, skipped = execute(plan, models, timer, echo)
+    except KeyboardInterrupt:
+        restore_sigterm()
+        echo(f"interrupted: finished chunks are kept in {plan.run_dir}/chunks; run the same command again to resume")
+        return RunResult(plan.run_dir, EXIT_INTERRUPTED)
+    restore_sigterm()
+    failed, skipped = distributed.gather_lists(failed), distributed.gather_lists(skipped)
+    if distributed.rank() != 0:
+        distributed.barrier()
+        return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, failed=failed)
+    return finalize(plan, manifest, timer, failed, echo)
+
+
+def finalize(plan: Plan, manifest: dict, timer: StageTimer, failed: list[dict], echo) -> RunResult:
+    """Merge chunks into records.parquet, write summary/report/manifest; rank 0 only."""
+    from .analysis import summarize_run
+
+    store = ChunkStore(plan.run_dir)
+    skipped = [*(dict(item) for item in plan.ignored), *store.skipped()]
+    with timer("merge"):
+        rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits)
+    manifest.update(skipped=skipped, failed=failed, records=rows)
+    write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
+    with timer("report"):
+        summary = summarize_run(plan.run_dir, plan.config, report=plan.config.report)
+    write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
+    distributed.barrier()
+    for f in failed:
+        echo(f"failed: {f['model']} on {f['transform']}@{f['severity']}: {f['error']}")
+    undecodable = store.skipped()
+    if undecodable:
+        echo(f"skipped {len(undecodable)} undecodable photo(s); reasons under 'skipped' in {plan.run_dir / 'manifest.json'}")
+    if plan.ignored:
+        echo(f"ignored {len(plan.ignored)} file(s) that are not photos (listed in the manifest too)")
+    echo(timer.breakdown())
+    echo(f"results: {plan.run_dir}")
+    return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, summary, failed, skipped)
+

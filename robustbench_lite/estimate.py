@@ -1,0 +1,49 @@
+"""`--dry-run`: the work a run would do and a rough time estimate, without loading weights."""
+from __future__ import annotations
+
+import time
+
+import torch
+
+
+def seconds_per_image(arch: str, size: tuple[int, int], device: torch.device) -> float:
+    """Time a small forward of the bare architecture (random weights) on the run's device."""
+    import timm
+
+    model = timm.create_model(arch, pretrained=False).eval().to(device, memory_format=torch.channels_last)
+    batch = 8 if device.type == "cpu" else 64
+    x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        model(x[:2])
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        model(x)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / batch
+
+
+def describe_plan(plan) -> str:
+    """Photos x conditions x models, the forward passes that makes, and how long that should take."""
+    from timm.data import resolve_data_config
+    import timm
+
+    n, c, m = len(plan.samples), len(plan.conditions), len(plan.model_specs)
+    lines = [
+        f"dry run: {n} photos x {c} conditions x {m} models = {n * c * m:,} forward passes on {plan.device}",
+        f"  data: {plan.dataset_info['root']} ({plan.dataset_info['n_classes']} classes)",
+        f"  conditions: {', '.join(cond.key for cond in plan.conditions)}",
+        f"  output: {plan.run_dir}",
+    ]
+    total = 0.0
+    for spec in plan.model_specs:
+        if not timm.is_model(spec.arch):
+            lines.append(f"  {spec.name}: unknown architecture {spec.arch!r}")
+            continue
+        cfg = resolve_data_config({}, model=timm.create_model(spec.arch, pretrained=False))
+        per_image = seconds_per_image(spec.arch, tuple(cfg["input_size"][1:]), plan.device)
+        total += per_image * n * c
+        lines.append(f"  {spec.name}: {1 / per_image:,.0f} images/s -> {per_image * n * c / 60:.1f} min")
+    lines.append(f"estimated time: {total / 60:.1f} min (model forward passes; decoding and transforms add a little)")
+    return "\n".join(lines)

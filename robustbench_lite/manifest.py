@@ -1,0 +1,146 @@
+"""manifest.json: the run's config, versions, data, models, conditions, skips, failures and timings."""
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import __version__
+from .errors import UserError
+from .store import atomic_write_json
+
+
+def fingerprint_samples(samples: Sequence) -> str:
+    """Hash of the selected photos (id, label, byte size): the dataset fingerprint of a run."""
+    h = hashlib.sha256()
+    for s in samples:
+        try:
+            size = s.path.stat().st_size
+        except OSError:
+            size = -1
+        h.update(f"{s.id}\x1f{s.label}\x1f{size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def versions() -> dict[str, str]:
+    import timm
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "timm": timm.__version__,
+        "robustbench_lite": __version__,
+        "platform": platform.platform(),
+    }
+
+
+def build_manifest(plan, models) -> dict:
+    """The manifest of a planned run (status and results are added as it goes)."""
+    specs = {s.name: s for s in plan.specs}
+    conditions = []
+    for c in plan.conditions:
+        spec = specs.get(c.transform)
+        conditions.append({
+            "transform": c.transform,
+            "family": spec.family if spec else "clean",
+            "severity": c.severity,
+            "level": c.level,
+            "description": spec.description if spec else "the photo as it is",
+            "params": dict(spec.params) if spec else {},
+            "version": spec.version if spec else "",
+            "source": spec.source if spec else "",
+        })
+    return {
+        "tool": "robustbench-lite",
+        "version": __version__,
+        "argv": sys.argv,
+        "config": plan.config.to_dict(),
+        "versions": versions(),
+        "device": str(plan.device),
+        "device_name": _device_name(plan.device),
+        "dataset": plan.dataset_info,
+        "chunk_size": plan.config.chunk_size,
+        "models": {m.name: m.describe() for m in models},
+        "transforms": {s.name: s.as_dict() for s in plan.specs},
+        "conditions": conditions,
+        "skipped": [],
+        "failed": [],
+    }
+
+
+def _device_name(device) -> str:
+    import torch
+
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def write_manifest(run_dir: Path, manifest: dict, status: str, timings: dict | None = None) -> None:
+    manifest["status"] = status
+    if timings is not None:
+        manifest["timings"] = timings
+    atomic_write_json(Path(run_dir) / "manifest.json", manifest)
+
+
+def read_manifest(run_dir: Path) -> dict:
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        raise UserError(f"{run_dir}: no manifest.json (not a robustbench-lite run folder)")
+    return json.loads(path.read_text())
+
+
+def result_differences(old: dict, new: dict) -> list[str]:
+    """What differs between two manifests in anything that changes results (not in what is added)."""
+    diffs = []
+    for key in ("seed", "restrict_logits"):
+        if old["config"].get(key) != new["config"].get(key):
+            diffs.append(f"{key}: {old['config'].get(key)!r} -> {new['config'].get(key)!r}")
+    if old["dataset"]["fingerprint"] != new["dataset"]["fingerprint"]:
+        diffs.append(f"dataset fingerprint: {old['dataset']['fingerprint']} -> {new['dataset']['fingerprint']} (other photos, --limit or --classes)")
+    if old.get("chunk_size") != new.get("chunk_size"):
+        diffs.append(f"chunk_size: {old.get('chunk_size')} -> {new.get('chunk_size')}")
+    for name in sorted(set(old["models"]) & set(new["models"])):
+        a, b = old["models"][name], new["models"][name]
+        if a["weights_sha256"] != b["weights_sha256"]:
+            diffs.append(f"model {name}: weights changed")
+        if a["preprocessing"] != b["preprocessing"]:
+            diffs.append(f"model {name}: preprocessing changed")
+    for name in sorted(set(old["transforms"]) & set(new["transforms"])):
+        a, b = old["transforms"][name], new["transforms"][name]
+        for field in ("severities", "params", "version"):
+            if a.get(field) != b.get(field):
+                diffs.append(f"transform {name}: {field} changed")
+    if old.get("version") != new.get("version"):
+        diffs.append(f"robustbench-lite version: {old.get('version')} -> {new.get('version')}")
+    return diffs
+
+
+def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[str], None]) -> None:
+    """Refuse to mix results with a run folder whose results would differ; --force starts afresh."""
+    path = Path(run_dir) / "manifest.json"
+    if not path.exists():
+        return
+    if force:
+        import shutil
+
+        echo(f"--force: starting {run_dir} afresh")
+        for name in ("chunks", "records.parquet", "manifest.json"):
+            target = Path(run_dir) / name
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
+        return
+    old = json.loads(path.read_text())
+    diffs = result_differences(old, manifest)
+    if diffs:
+        raise UserError(f"--out {run_dir} holds a run that differs in: {'; '.join(diffs)}; use another --out or --force to start afresh")
+    # keep models and conditions evaluated earlier in the manifest, so the merged records are described
+    for name, entry in old.get("models", {}).items():
+        manifest["models"].setdefault(name, entry)
+    for name, entry in old.get("transforms", {}).items():
+        manifest["transforms"].setdefault(name, entry)
+    known = {(c["transform"], c["severity"]) for c in manifest["conditions"]}
+    manifest["conditions"].extend(c for c in old.get("conditions", []) if (c["transform"], c["severity"]) not in known)

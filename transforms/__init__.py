@@ -1,0 +1,1 @@
+"""Built-in transform families, written exactly as a user writes a plug-in."""
