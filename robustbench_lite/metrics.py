@@ -1,0 +1,391 @@
+"""Metrics per (model, condition), computed from a run's per-photo records.
+
+Units, as written to summary.csv and family_summary.csv:
+- top1/top5 and their 95% Wilson bounds, consistency, ece, mean_confidence: percent (0-100);
+- drop and overconfidence: percentage points;
+- relative_robustness: a ratio (top1 / clean top1);
+- nll: nats (mean -log p(label), p clipped to [1e-12, 1]);
+- auroc: a fraction in [0, 1] (NaN when a condition's answers are all right or all wrong);
+- ce, relative_ce, mce, relative_mce: percent of the baseline model's error (100 = as bad as it).
+
+Every grouped metric takes integer group codes and uses `np.bincount`, so one pass covers all
+(model, condition) groups; without `groups` it returns a single number.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+Z95 = float(stats.norm.ppf(0.975))
+ECE_BINS = 15
+NLL_EPS = 1e-12
+MCNEMAR_EXACT_BELOW = 25  # discordant pairs b + c under this: exact binomial p-value
+CONDITION_KEYS = ["model", "transform", "severity"]
+
+SUMMARY_COLUMNS = [
+    "model", "transform", "family", "severity", "level", "n",
+    "top1", "top1_low", "top1_high", "top5", "top5_low", "top5_high",
+    "drop", "relative_robustness", "consistency", "ece", "mean_confidence", "overconfidence",
+    "nll", "auroc", "ce", "relative_ce",
+]
+FAMILY_METRICS = [
+    "top1", "top5", "drop", "relative_robustness", "consistency", "ece",
+    "mean_confidence", "overconfidence", "nll", "auroc",
+]
+PAIRWISE_COLUMNS = [
+    "condition", "transform", "severity", "model_a", "model_b", "n", "acc_a", "acc_b",
+    "b", "c", "statistic", "p_value", "test",
+]
+
+
+# ---------------------------------------------------------------- single metrics (grouped)
+
+def _grouped(values: np.ndarray, groups: np.ndarray | None, n_groups: int | None) -> tuple[np.ndarray, int]:
+    """Group codes for `values` (all zeros when ungrouped) and the number of groups."""
+    if groups is None:
+        return np.zeros(len(values), dtype=np.int64), 1
+    groups = np.asarray(groups, dtype=np.int64)
+    return groups, int(n_groups if n_groups is not None else (groups.max() + 1 if len(groups) else 0))
+
+
+def _scalar_or_array(result: np.ndarray, groups: np.ndarray | None):
+    return float(result[0]) if groups is None else result
+
+
+def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def wilson_interval(successes, n, z: float = Z95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a binomial proportion, as fractions (vectorised; NaN when n = 0)."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = k / n
+        denom = 1 + z**2 / n
+        centre = (p + z**2 / (2 * n)) / denom
+        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / denom
+    return centre - half, centre + half
+
+
+def confidence_bin(confidence, n_bins: int = ECE_BINS) -> np.ndarray:
+    """Index of the equal-width bin (lo, hi] holding each confidence; 0 lands in the first bin."""
+    conf = np.asarray(confidence, dtype=float)
+    return np.clip(np.ceil(conf * n_bins).astype(np.int64) - 1, 0, n_bins - 1)
+
+
+def expected_calibration_error(confidence, correct, groups=None, n_groups=None, n_bins: int = ECE_BINS):
+    """ECE as a fraction: sum over equal-width confidence bins of (bin share) x |accuracy - confidence|."""
+    conf = np.asarray(confidence, dtype=float)
+    right = np.asarray(correct, dtype=float)
+    codes, n_g = _grouped(conf, groups, n_groups)
+    cell = codes * n_bins + confidence_bin(conf, n_bins)
+    size = n_g * n_bins
+    gap = np.abs(np.bincount(cell, conf, size) - np.bincount(cell, right, size)).reshape(n_g, n_bins)
+    return _scalar_or_array(_safe_divide(gap.sum(axis=1), np.bincount(codes, minlength=n_g)), groups)
+
+
+def auroc(confidence, correct, groups=None, n_groups=None):
+    """Area under the ROC curve of confidence separating right from wrong answers (ties count half).
+
+    The Mann-Whitney statistic from average ranks; NaN where a group is all right or all wrong.
+    """
+    conf = np.asarray(confidence, dtype=float)
+    right = np.asarray(correct, dtype=bool)
+    codes, n_g = _grouped(conf, groups, n_groups)
+    ranks = pd.Series(conf).groupby(codes).rank(method="average").to_numpy()
+    n_pos = np.bincount(codes, right, n_g)
+    n_neg = np.bincount(codes, minlength=n_g) - n_pos
+    rank_sum = np.bincount(codes, np.where(right, ranks, 0.0), n_g)
+    return _scalar_or_array(_safe_divide(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg), groups)
+
+
+def negative_log_likelihood(label_prob, groups=None, n_groups=None, eps: float = NLL_EPS):
+    """Mean -log p(true label) in nats, p clipped to [eps, 1] so a zero probability stays finite."""
+    prob = np.clip(np.asarray(label_prob, dtype=float), eps, 1.0)
+    codes, n_g = _grouped(prob, groups, n_groups)
+    return _scalar_or_array(_safe_divide(np.bincount(codes, -np.log(prob), n_g), np.bincount(codes, minlength=n_g)), groups)
+
+
+def group_mean(values, groups=None, n_groups=None):
+    """Mean of `values` per group (NaN for an empty group)."""
+    vals = np.asarray(values, dtype=float)
+    codes, n_g = _grouped(vals, groups, n_groups)
+    return _scalar_or_array(_safe_divide(np.bincount(codes, vals, n_g), np.bincount(codes, minlength=n_g)), groups)
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's test of two models on the same photos: b = only A right, c = only B right."""
+
+    b: int
+    c: int
+    statistic: float
+    p_value: float
+    test: str
+
+
+def mcnemar_from_counts(b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(statistic, p_value, test) for discordant counts b, c (vectorised).
+
+    statistic is always the continuity-corrected chi-square (|b - c| - 1)^2 / (b + c). The p-value
+    is the exact two-sided binomial test (b of b + c at p = 1/2, as scipy.stats.binomtest) when
+    b + c < 25, else the chi-square's with 1 degree of freedom. No discordant pair: statistic 0, p 1.
+    """
+    b = np.asarray(b, dtype=float)
+    c = np.asarray(c, dtype=float)
+    total = b + c
+    statistic = np.where(total > 0, np.maximum(np.abs(b - c) - 1, 0) ** 2 / np.where(total > 0, total, 1), 0.0)
+    exact = np.minimum(1.0, 2 * stats.binom.cdf(np.minimum(b, c), total, 0.5))
+    chi2 = stats.chi2.sf(statistic, 1)
+    small = total < MCNEMAR_EXACT_BELOW
+    p_value = np.where(total > 0, np.where(small, exact, chi2), 1.0)
+    return statistic, p_value, np.where(small, "exact", "chi2")
+
+
+def mcnemar(correct_a, correct_b) -> McNemar:
+    """McNemar's test on two aligned boolean vectors of per-photo correctness."""
+    a = np.asarray(correct_a, dtype=bool)
+    other = np.asarray(correct_b, dtype=bool)
+    b, c = int(np.sum(a & ~other)), int(np.sum(~a & other))
+    statistic, p_value, test = mcnemar_from_counts(b, c)
+    return McNemar(b, c, float(statistic), float(p_value), str(test))
+
+
+def corruption_error(errors, baseline_errors) -> float:
+    """Hendrycks' CE_f = sum_s err_f,s / sum_s err_f,s(baseline), in percent; relative CE passes err - clean err."""
+    return float(_safe_divide(100 * np.sum(errors), np.sum(baseline_errors)))
+
+
+# ---------------------------------------------------------------- tables from records
+
+def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
+    """Records with a `top1` class column (from `top5[0]` when absent) and booleans as bool."""
+    out = records
+    if "top1" not in out.columns:
+        out = out.assign(top1=np.array([t[0] for t in out["top5"]], dtype=np.int64))
+    return out.assign(correct1=out["correct1"].astype(bool), correct5=out["correct5"].astype(bool))
+
+
+def condition_table(conditions: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
+    """The manifest's conditions as a frame: transform, family, severity, level, description, params."""
+    frame = pd.DataFrame(list(conditions) if not isinstance(conditions, pd.DataFrame) else conditions)
+    for column, default in [("family", None), ("level", np.nan), ("description", ""), ("params", None)]:
+        if column not in frame.columns:
+            frame[column] = default
+    if frame.empty:
+        return pd.DataFrame(columns=["transform", "family", "severity", "level", "description", "params"])
+    frame["family"] = frame["family"].fillna(frame["transform"])
+    frame["severity"] = frame["severity"].astype(int)
+    return frame.drop_duplicates(["transform", "severity"]).reset_index(drop=True)
+
+
+def condition_key(transform: str, severity: int) -> str:
+    """`clean` or `transform@severity`, as the registry names conditions."""
+    return "clean" if transform == "clean" else f"{transform}@{int(severity)}"
+
+
+def _consistency(records: pd.DataFrame, codes: np.ndarray, n_groups: int) -> np.ndarray:
+    """Percent of a group's photos whose top-1 class equals the same model's clean top-1."""
+    clean = records.loc[records["transform"] == "clean", ["model", "image_id", "top1"]]
+    clean = clean.drop_duplicates(["model", "image_id"]).rename(columns={"top1": "clean_top1"})
+    joined = records[["model", "image_id"]].merge(clean, on=["model", "image_id"], how="left")
+    has_clean = joined["clean_top1"].notna().to_numpy()
+    same = has_clean & (joined["clean_top1"].to_numpy() == records["top1"].to_numpy())
+    return 100 * _safe_divide(np.bincount(codes, same, n_groups), np.bincount(codes, has_clean, n_groups))
+
+
+def summarize(records: pd.DataFrame, conditions=None, baseline: str | None = None,
+              model_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per (model, transform, severity) with every metric of SUMMARY_COLUMNS.
+
+    `conditions` (manifest list or frame) supplies family and level; `baseline` names the model
+    whose errors normalise ce / relative_ce (NaN columns when None).
+    """
+    records = prepare_records(records)
+    grouped = records.groupby(CONDITION_KEYS, observed=True, sort=True)
+    codes = grouped.ngroup().to_numpy()
+    out = grouped.size().rename("n").reset_index()
+    n_g = len(out)
+    n = out["n"].to_numpy(dtype=float)
+    k1 = np.bincount(codes, records["correct1"].to_numpy(), n_g)
+    k5 = np.bincount(codes, records["correct5"].to_numpy(), n_g)
+    conf = records["confidence"].to_numpy(dtype=float)
+    out["top1"] = 100 * k1 / n
+    low, high = wilson_interval(k1, n)
+    out["top1_low"], out["top1_high"] = 100 * low, 100 * high
+    out["top5"] = 100 * k5 / n
+    low, high = wilson_interval(k5, n)
+    out["top5_low"], out["top5_high"] = 100 * low, 100 * high
+    out["consistency"] = _consistency(records, codes, n_g)
+    out["ece"] = 100 * expected_calibration_error(conf, records["correct1"], codes, n_g)
+    out["mean_confidence"] = 100 * group_mean(conf, codes, n_g)
+    out["overconfidence"] = out["mean_confidence"] - out["top1"]
+    out["nll"] = negative_log_likelihood(records["label_prob"], codes, n_g)
+    out["auroc"] = auroc(conf, records["correct1"], codes, n_g)
+    out = _attach_conditions(out, conditions)
+    out = _attach_clean(out)
+    out = _attach_corruption_error(out, baseline)
+    return order_rows(out[SUMMARY_COLUMNS], conditions, model_order)
+
+
+def _attach_conditions(out: pd.DataFrame, conditions) -> pd.DataFrame:
+    out["transform"] = out["transform"].astype(str)
+    out["model"] = out["model"].astype(str)
+    out["severity"] = out["severity"].astype(int)
+    table = condition_table(conditions if conditions is not None else [])
+    out = out.merge(table[["transform", "severity", "family", "level"]], on=["transform", "severity"], how="left")
+    clean = out["transform"] == "clean"
+    out["family"] = out["family"].where(out["family"].notna(), np.where(clean, "clean", out["transform"]))
+    out["level"] = out["level"].where(out["level"].notna() | ~clean, 0.0)
+    return out
+
+
+def _attach_clean(out: pd.DataFrame) -> pd.DataFrame:
+    clean = out.loc[out["transform"] == "clean"].set_index("model")["top1"]
+    clean_top1 = out["model"].map(clean)
+    out["drop"] = clean_top1 - out["top1"]
+    out["relative_robustness"] = _safe_divide(out["top1"], clean_top1)
+    return out
+
+
+def _baseline_errors(out: pd.DataFrame, baseline: str) -> pd.DataFrame:
+    """The baseline's error and clean error for each condition, aligned to `out`'s rows."""
+    base = out.loc[out["model"] == baseline, ["transform", "severity", "top1"]]
+    base = base.rename(columns={"top1": "base_top1"})
+    aligned = out[["transform", "severity"]].merge(base, on=["transform", "severity"], how="left")
+    base_clean = base.loc[base["transform"] == "clean", "base_top1"]
+    return pd.DataFrame({
+        "err": 100 - out["top1"].to_numpy(),
+        "clean_err": (100 - out["top1"] - out["drop"]).to_numpy(),
+        "base_err": 100 - aligned["base_top1"].to_numpy(),
+        "base_clean_err": 100 - (base_clean.iloc[0] if len(base_clean) else np.nan),
+    }, index=out.index)
+
+
+def _attach_corruption_error(out: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """Per-condition terms of Hendrycks' CE: err / baseline err and the clean-relative version."""
+    out["ce"] = np.nan
+    out["relative_ce"] = np.nan
+    if baseline is None or not (out["model"] == baseline).any():
+        return out
+    e = _baseline_errors(out, baseline)
+    shifted = (out["transform"] != "clean").to_numpy()
+    out["ce"] = np.where(shifted, 100 * _safe_divide(e["err"], e["base_err"]), np.nan)
+    out["relative_ce"] = np.where(
+        shifted, 100 * _safe_divide(e["err"] - e["clean_err"], e["base_err"] - e["base_clean_err"]), np.nan
+    )
+    return out
+
+
+def condition_rank(conditions=None) -> dict[str, int]:
+    """Position of each condition key in the manifest's order, clean first."""
+    table = condition_table(conditions if conditions is not None else [])
+    order = {condition_key(t, s): i for i, (t, s) in enumerate(zip(table["transform"], table["severity"]))}
+    order["clean"] = -1
+    return order
+
+
+def order_rows(frame: pd.DataFrame, conditions=None, model_order: Sequence[str] | None = None) -> pd.DataFrame:
+    """Rows in model order, then the manifest's condition order (clean first; unknown ones last)."""
+    models = list(dict.fromkeys(list(model_order or []) + list(frame["model"])))
+    rank = condition_rank(conditions)
+    keys = [condition_key(t, s) for t, s in zip(frame["transform"], frame["severity"])]
+    sort = pd.DataFrame({"m": frame["model"].map({m: i for i, m in enumerate(models)}).to_numpy(),
+                         "c": [rank.get(k, len(rank)) for k in keys],
+                         "t": frame["transform"].to_numpy(), "s": frame["severity"].to_numpy()})
+    index = sort.sort_values(["m", "c", "t", "s"], kind="stable").index
+    return frame.iloc[index].reset_index(drop=True)
+
+
+def corruption_errors(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+    """CE and relative CE per (model, transform): error summed over severities over the baseline's sum.
+
+    Only severities both the model and the baseline have count. Percent; NaN without a baseline.
+    """
+    shifted = summary.loc[summary["transform"] != "clean"]
+    cols = ["model", "family", "transform", "ce", "relative_ce"]
+    if baseline is None or shifted.empty or not (summary["model"] == baseline).any():
+        out = shifted[["model", "family", "transform"]].drop_duplicates().copy()
+        out["ce"], out["relative_ce"] = np.nan, np.nan
+        return out[cols].reset_index(drop=True)
+    e = _baseline_errors(summary, baseline).loc[shifted.index]
+    terms = shifted[["model", "family", "transform"]].assign(
+        err=e["err"], base_err=e["base_err"], rel=e["err"] - e["clean_err"],
+        base_rel=e["base_err"] - e["base_clean_err"],
+    ).dropna(subset=["base_err"])
+    sums = terms.groupby(["model", "family", "transform"], sort=False)[["err", "base_err", "rel", "base_rel"]].sum()
+    sums["ce"] = 100 * _safe_divide(sums["err"], sums["base_err"])
+    sums["relative_ce"] = 100 * _safe_divide(sums["rel"], sums["base_rel"])
+    return sums.reset_index()[cols]
+
+
+def family_summary(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """Per (model, family): metrics averaged over the family's conditions (every level weighs the same),
+    plus mCE / relative mCE = the mean over the family's transforms of their CE / relative CE."""
+    shifted = summary.loc[summary["transform"] != "clean"]
+    grouped = shifted.groupby(["model", "family"], sort=False)
+    out = grouped[FAMILY_METRICS].mean()
+    out.insert(0, "n_conditions", grouped.size())
+    out.insert(0, "n_transforms", grouped["transform"].nunique())
+    ce = corruption_errors(summary, baseline).groupby(["model", "family"], sort=False)[["ce", "relative_ce"]].mean()
+    out = out.join(ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"}))
+    return out.reset_index()
+
+
+def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+    """Models ranked by mean transformed top-1 over all non-clean conditions (equal weight each)."""
+    shifted = summary.loc[summary["transform"] != "clean"]
+    clean = summary.loc[summary["transform"] == "clean"].set_index("model")["top1"].rename("clean_top1")
+    means = shifted.groupby("model")[["top1", "drop", "consistency", "ece"]].mean()
+    means = means.rename(columns={"top1": "mean_top1", "drop": "mean_drop",
+                                  "consistency": "mean_consistency", "ece": "mean_ece"})
+    ce = corruption_errors(summary, baseline).groupby("model")[["ce", "relative_ce"]].mean()
+    out = pd.concat([clean, means, ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"})], axis=1)
+    out.index.name = "model"
+    out = out.reset_index().sort_values("mean_top1", ascending=False, na_position="last", kind="stable")
+    out.insert(0, "rank", np.arange(1, len(out) + 1))
+    return out.reset_index(drop=True)
+
+
+def pairwise_mcnemar(records: pd.DataFrame, model_order: Sequence[str] | None = None,
+                     conditions=None) -> pd.DataFrame:
+    """McNemar's test between every two models on every condition, over the photos both have.
+
+    b = photos model_a got right and model_b wrong, c = the reverse; acc_a/acc_b in percent over
+    those shared photos. Rows follow the manifest's condition order, then model order.
+    """
+    rank = condition_rank(conditions)
+    parts = dict(list(records.groupby(["transform", "severity"], observed=True, sort=True)))
+    rows = []
+    for transform, severity in sorted(parts, key=lambda k: rank.get(condition_key(str(k[0]), k[1]), len(rank))):
+        wide = parts[(transform, severity)].pivot_table(
+            index="image_id", columns="model", values="correct1", aggfunc="first", observed=True)
+        models = [m for m in list(dict.fromkeys(list(model_order or []) + list(wide.columns))) if m in wide.columns]
+        if len(models) < 2:
+            continue
+        wide = wide[models]
+        present = wide.notna().to_numpy(dtype=float)
+        right = np.nan_to_num(wide.to_numpy(dtype=float)) * present
+        only_first = right.T @ ((1 - right) * present)  # [i, j]: right for model i, wrong for model j
+        both = present.T @ present
+        accuracy = _safe_divide(right.T @ present, both)  # [i, j]: model i's accuracy on photos shared with j
+        ia, ib = np.triu_indices(len(models), k=1)
+        b, c = only_first[ia, ib], only_first[ib, ia]
+        statistic, p_value, test = mcnemar_from_counts(b, c)
+        rows.append(pd.DataFrame({
+            "condition": condition_key(str(transform), severity), "transform": str(transform),
+            "severity": int(severity), "model_a": [models[i] for i in ia], "model_b": [models[j] for j in ib],
+            "n": both[ia, ib].astype(int), "acc_a": 100 * accuracy[ia, ib], "acc_b": 100 * accuracy[ib, ia],
+            "b": b.astype(int), "c": c.astype(int), "statistic": statistic, "p_value": p_value, "test": test,
+        }))
+    if not rows:
+        return pd.DataFrame(columns=PAIRWISE_COLUMNS)
+    return pd.concat(rows, ignore_index=True)[PAIRWISE_COLUMNS]

@@ -1,0 +1,106 @@
+"""Preview grids: what the model sees, one row per (photo, transform), one column per level."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from PIL import Image, ImageDraw, ImageFont
+from torch import Tensor
+
+from .registry import TransformSpec, get_transform
+from .rng import PhotoRNG, photo_seed
+
+PAPER = (255, 255, 255)
+INK = (20, 20, 20)
+GAP = 4
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow without FreeType sizing
+        return ImageFont.load_default()
+
+
+def _to_pil(image: Tensor, tile: int | None) -> Image.Image:
+    array = (image.detach().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    picture = Image.fromarray(array, "RGB")
+    if tile is not None and picture.size != (tile, tile):
+        picture = picture.resize((tile, round(tile * picture.height / picture.width)), Image.LANCZOS)
+    return picture
+
+
+def _resolve(specs: Sequence[TransformSpec | str]) -> list[TransformSpec]:
+    return [get_transform(s) if isinstance(s, str) else s for s in specs]
+
+
+def transformed_rows(
+    images: Tensor,
+    specs: Sequence[TransformSpec | str],
+    severities: Sequence[int] | None = None,
+    seed: int = 0,
+    image_ids: Sequence[str] | None = None,
+) -> list[tuple[str, str, list[tuple[str, Tensor]]]]:
+    """(image id, transform name, [(caption, image)]) per row, seeded exactly like a run."""
+    ids = list(image_ids) if image_ids is not None else [f"image{i}" for i in range(len(images))]
+    rows = []
+    with torch.no_grad():
+        for index, image_id in enumerate(ids):
+            photo = images[index : index + 1]
+            for spec in _resolve(specs):
+                cells = [("clean", photo[0])]
+                for number, level in enumerate(spec.severities, start=1):
+                    if severities is not None and number not in severities:
+                        continue
+                    rng = PhotoRNG([photo_seed(seed, spec.name, number, image_id)], device=photo.device)
+                    cells.append((f"{number}: {level:g}", spec(photo, level, rng)[0]))
+                rows.append((image_id, spec.name, cells))
+    return rows
+
+
+def preview_grid(
+    images: Tensor,
+    specs: Sequence[TransformSpec | str],
+    severities: Sequence[int] | None = None,
+    seed: int = 0,
+    image_ids: Sequence[str] | None = None,
+    tile: int | None = None,
+) -> Image.Image:
+    """A labelled grid: rows = photos x transforms, columns = clean then each level.
+
+    `images` is (N, 3, H, W) in [0, 1] at the model's geometry; `severities` are 1-based level
+    numbers (None = all); `tile` resizes each cell for display (None = the model's pixels).
+    """
+    if images.dim() != 4 or images.shape[1] != 3:
+        raise ValueError(f"images must be (N, 3, H, W), got {tuple(images.shape)}")
+    rows = transformed_rows(images, specs, severities, seed, image_ids)
+    pictures = [[(caption, _to_pil(t, tile)) for caption, t in cells] for _, _, cells in rows]
+    cell_w, cell_h = pictures[0][0][1].size
+    font = _font(max(11, cell_w // 14))
+    caption_h = font.getbbox("Ag")[3] + 6
+    many = len(images) > 1
+    labels = [f"{image_id}\n{name}" if many else name for image_id, name, _ in rows]
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    label_w = max(measure.multiline_textbbox((0, 0), text, font=font)[2] for text in labels) + 2 * GAP
+    columns = max(len(cells) for cells in pictures)
+    width = label_w + columns * (cell_w + GAP) + GAP
+    height = len(pictures) * (cell_h + caption_h + GAP) + GAP
+    canvas = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    for row, (label, cells) in enumerate(zip(labels, pictures)):
+        top = GAP + row * (cell_h + caption_h + GAP)
+        draw.multiline_text((GAP, top + cell_h // 2), label, fill=INK, font=font, anchor="lm")
+        for column, (caption, picture) in enumerate(cells):
+            left = label_w + column * (cell_w + GAP)
+            canvas.paste(picture, (left, top))
+            draw.text((left + cell_w // 2, top + cell_h + 2), caption, fill=INK, font=font, anchor="ma")
+    return canvas
+
+
+def save_preview(path: str | Path, images: Tensor, specs: Sequence[TransformSpec | str], **options) -> Path:
+    """Render `preview_grid(images, specs, **options)` to `path` (format from the suffix)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    preview_grid(images, specs, **options).save(path)
+    return path

@@ -1,0 +1,50 @@
+"""Shared fixtures: the real photos in ../shared and small helpers to run the real CLI."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
+PUBLISHED = REPO.parent / "shared" / "data" / "published-accuracies"
+
+
+def manifest_rows() -> list[dict]:
+    with open(SHARED_SAMPLE / "MANIFEST.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="session")
+def shared_sample() -> Path:
+    if not SHARED_SAMPLE.is_dir():
+        pytest.skip("../shared/data/imagenet-sample is not beside the checkout")
+    return SHARED_SAMPLE
+
+
+@pytest.fixture(scope="session")
+def shared_manifest() -> list[dict]:
+    return manifest_rows()
+
+
+def make_subset_folder(dest: Path, rows: list[dict]) -> Path:
+    """A synset-folder dataset of symlinks to some shared photos (nothing copied)."""
+    for row in rows:
+        target = dest / row["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.symlink_to(SHARED_SAMPLE / row["path"])
+    return dest
+
+
+@pytest.fixture
+def cli_run(capsys):
+    """Call the real CLI in-process; returns (exit code, stdout, stderr)."""
+    from robustbench_lite.cli import main
+
+    def run(*args: str):
+        code = main([str(a) for a in args])
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
