@@ -6,7 +6,7 @@ import json
 import click
 from click.core import ParameterSource
 
-from .config import RunConfig, read_toml
+from .config import RunConfig, read_config_file
 from .errors import UserError
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -57,7 +57,7 @@ RUN_OPTIONS = [
     click.option("--compile/--no-compile", default=None, help="torch.compile the models (helps on GPU for long runs)."),
     click.option("--report/--no-report", default=None, help="Write report.html/report.md at the end.  [default: report]"),
     click.option("--dry-run", is_flag=True, default=None, help="Print the work (photos x conditions x models) and a time estimate, then stop."),
-    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of run options (keys as the options, e.g. batch_size = 64); flags given here override it."),
+    click.option("--config", "config_file", type=click.Path(dir_okay=False), help="TOML file of run options (keys as the options, e.g. batch_size = 64), or a run's manifest.json to reproduce it; flags given here override it."),
 ]
 
 
@@ -72,7 +72,7 @@ def build_config(ctx: click.Context, options: dict) -> RunConfig:
     values: dict = {}
     config_file = options.pop("config_file", None)
     if config_file:
-        values.update(read_toml(config_file))
+        values.update(read_config_file(config_file))
     for key, value in options.items():
         given = ctx.get_parameter_source(key) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         if value is None or (isinstance(value, tuple) and not value):

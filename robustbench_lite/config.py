@@ -57,16 +57,26 @@ class RunConfig:
         return cls(**values)
 
 
-def read_toml(path: str | Path) -> dict[str, Any]:
-    """Options from a TOML file; keys may be written with '-' or '_'; a [run] table is optional."""
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Options from a TOML file (keys as the options, '-' or '_', optional [run] table), or a run's
+    manifest.json (its `config`: re-running it reproduces that run)."""
     path = Path(path)
     if not path.exists():
         raise UserError(f"--config {path}: no such file")
-    try:
-        values = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"--config {path}: not valid TOML ({exc})") from None
-    values = values.get("run", values)
+    if path.suffix == ".json":
+        import json
+
+        try:
+            values = json.loads(path.read_text())["config"]
+        except (ValueError, KeyError):
+            raise UserError(f"--config {path}: not a robustbench-lite manifest.json") from None
+        values = {k: v for k, v in values.items() if k not in ("out", "force", "dry_run")}
+    else:
+        try:
+            values = tomllib.loads(path.read_text())
+        except tomllib.TOMLDecodeError as exc:
+            raise UserError(f"--config {path}: not valid TOML ({exc})") from None
+        values = values.get("run", values)
     normalised = {k.replace("-", "_"): v for k, v in values.items()}
     for key in ("plugin", "plugin_dir"):
         if isinstance(normalised.get(key), str):
