@@ -62,7 +62,8 @@ def _print_table(result: TableFit) -> None:
     line, label = result.line, _label_column(result)
     unit = " (points)" if result.unit == "percent" else ""
     sign = "-" if line.intercept < 0 else "+"
-    click.echo(f"{line.scale}({result.y}) = {line.slope:.6f} * {line.scale}({result.x}) {sign} {abs(line.intercept):.6f}")
+    click.echo(f"{line.scale}({result.y}) = {line.slope:.6f} * {line.scale}({result.x}) "
+               f"{sign} {abs(line.intercept):.6f}")
     click.echo(f"scale={line.scale}  n={line.n}  n_excluded={line.n_excluded}  slope={line.slope!r}  "
                f"intercept={line.intercept!r}  r2={line.r2:.6f}")
     click.echo("")
@@ -112,10 +113,13 @@ def fit_command(csv: Path, x: str, y: str, scale: str, where: str | None, fmt: s
 @click.option("--reference", type=click.Path(path_type=Path), default=None,
               help="CSV of a published model population to draw in grey, with its own line.")
 @click.option("--reference-x", default="clean_top1", show_default=True, help="Clean accuracy column of --reference.")
-@click.option("--reference-y", default="shifted_top1", show_default=True, help="Shifted accuracy column of --reference.")
+@click.option("--reference-y", default="shifted_top1", show_default=True,
+              help="Shifted accuracy column of --reference.")
 @click.option("--reference-where", default=None, help="pandas query selecting --reference rows for its line.")
-@click.option("--baseline", default=None, help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
-@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True, help="Scale of the reproducibility fit.")
+@click.option("--baseline", default=None,
+              help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
+@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True,
+              help="Scale of the reproducibility fit.")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates over photos for the fit's intervals.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")

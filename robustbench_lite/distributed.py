@@ -30,6 +30,9 @@ def init() -> None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
         if backend == "nccl":
             torch.cuda.set_device(local_rank() % torch.cuda.device_count())
+        else:  # ranks on one CPU share its cores instead of each taking all of them
+            per_node = int(os.environ.get("LOCAL_WORLD_SIZE", world_size()))
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // per_node))
         dist.init_process_group(backend=backend)
 
 

@@ -335,15 +335,23 @@ def default_workers(device: torch.device) -> int:
     return 0 if cpus <= 2 else min(4, cpus // 2)
 
 
+def relevant_chunks(chunks: list[dict], blocks: Sequence[int], conditions: Sequence[Condition], models: Sequence[LoadedModel]) -> list[dict]:
+    """Chunks on disk holding cells this run needs (its blocks, conditions and models)."""
+    blocks, names = set(blocks), {m.name for m in models}
+    wanted = {(c.transform, c.severity) for c in conditions}
+    return [c for c in chunks if c["block"] in blocks and (c["transform"], c["severity"]) in wanted and names & set(c["models"])]
+
+
 def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
     """Evaluate every pending cell on this rank's blocks. Returns (failed cells, skipped photos)."""
     from tqdm.auto import tqdm
 
     config = plan.config
     store = ChunkStore(plan.run_dir)
-    done = store.done_cells()
-    if done:
-        echo(f"resuming: {store.chunk_count()} chunks already done")
+    chunks = store.chunks()
+    if store.set_aside:
+        echo(f"set aside {len(store.set_aside)} unreadable chunk(s) as *.unreadable in {store.dir}; their cells run again")
+    done = {(c["block"], c["transform"], c["severity"], m) for c in chunks for m in c["models"]}
     blocks = blocks_of(plan.samples, config.chunk_size)
     mine = [b for b in range(len(blocks)) if b % distributed.world_size() == distributed.rank()]
     groups = group_models(models, plan.device)
@@ -358,13 +366,15 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
             if pending:
                 work.append((group, b, pending))
     total = sum(len(blocks[b]) * len(names) for _, b, p in work for names in p.values())
-    all_cells = sum(len(blocks[b]) for b in mine) * len(plan.conditions) * len(models)
-    if done and all_cells:
-        echo(f"resuming: {all_cells - total} of {all_cells} image-evaluations already done on this rank")
+    present = len(relevant_chunks(chunks, mine, plan.conditions, models))
+    if present:
+        needed = present + sum(len(p) for _, _, p in work)  # each pending (group, block, condition) writes one chunk
+        echo(f"resuming: {present} of {needed} chunks already done")
     failed: dict = {}
     skipped: list[dict] = []
     workers = config.workers if config.workers is not None else default_workers(plan.device)
-    bar = tqdm(total=total, unit="img", unit_scale=True, desc="evaluating", disable=total == 0, dynamic_ncols=True, mininterval=1.0)
+    desc = f"rank {distributed.rank()}" if distributed.active() else "evaluating"
+    bar = tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=total == 0, dynamic_ncols=True, mininterval=1.0)
     batch_size = _batch_size(config, plan.device)
     with bar, torch.inference_mode():
         for group in groups:
@@ -396,6 +406,9 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
                 samples = [plan.samples[i] for i in indices.tolist()]
                 if samples:
                     evaluator.run_block(b, samples, pixels, pending)
+                else:  # every photo of the block undecodable: mark its cells done, with no rows
+                    for c, names in pending.items():
+                        store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
             failed.update(evaluator.failed)
     failed_rows = [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
     return failed_rows, skipped
@@ -429,6 +442,8 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         failed, skipped = execute(plan, models, timer, echo)
     except KeyboardInterrupt:
         restore_sigterm()
+        if distributed.rank() == 0:
+            write_manifest(plan.run_dir, manifest, status="interrupted", timings=timer.as_dict())
         echo(f"interrupted: finished chunks are kept in {plan.run_dir}/chunks; run the same command again to resume")
         return RunResult(plan.run_dir, EXIT_INTERRUPTED)
     restore_sigterm()
@@ -446,7 +461,8 @@ def finalize(plan: Plan, manifest: dict, timer: StageTimer, failed: list[dict], 
     store = ChunkStore(plan.run_dir)
     skipped = [*(dict(item) for item in plan.ignored), *store.skipped()]
     with timer("merge"):
-        rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits)
+        failed_cells = [(f["transform"], f["severity"], f["model"]) for f in failed]
+        rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits, exclude=failed_cells)
     manifest.update(skipped=skipped, failed=failed, records=rows)
     write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
     with timer("report"):

@@ -18,7 +18,7 @@ import pandas as pd
 from scipy import special, stats
 
 from .errors import UserError
-from .metrics import condition_key, condition_rank, condition_table
+from .metrics import condition_key, condition_rank, condition_table, correctness_cube
 
 MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 1000
@@ -163,15 +163,16 @@ def _numeric_column(table: pd.DataFrame, column: str) -> pd.Series:
     return values
 
 
-def select_rows(table: pd.DataFrame, where: str | None) -> pd.Series:
+def select_rows(table: pd.DataFrame, where: str | None) -> np.ndarray:
     """Boolean mask of the rows a pandas query selects (all rows when `where` is empty)."""
     if not where:
-        return pd.Series(True, index=table.index)
+        return np.ones(len(table), dtype=bool)
     try:
         chosen = table.query(where)
     except Exception as exc:  # pandas raises many types for a bad expression
-        raise UserError(f"bad --where expression {where!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
-    return table.index.isin(chosen.index)
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise UserError(f"bad --where expression {where!r}: {reason}") from None
+    return np.asarray(table.index.isin(chosen.index), dtype=bool)
 
 
 def fit_table(table: pd.DataFrame | str | Path, x: str = "clean_top1", y: str = "shifted_top1",
@@ -186,12 +187,13 @@ def fit_table(table: pd.DataFrame | str | Path, x: str = "clean_top1", y: str = 
     percent = bool((xs > 1).any() or (ys > 1).any())
     unit_factor = 100.0 if percent else 1.0
     clean, shifted = xs.to_numpy(float) / unit_factor, ys.to_numpy(float) / unit_factor
-    chosen = np.asarray(select_rows(frame, where), dtype=bool)
+    chosen = select_rows(frame, where)
     line = fit_line(clean[chosen], shifted[chosen], scale, noun)
     notes = [f"accuracies read as {'percent' if percent else 'fractions'}",
              f"{int(chosen.sum())} of {len(frame)} rows selected" + (f" by {where!r}" if where else "")]
     if line.n_excluded:
-        notes.append(f"{line.n_excluded} selected rows left out: missing, or at 0 or 100 % (infinite on the {scale} scale)")
+        notes.append(f"{line.n_excluded} selected rows left out: missing, or at 0 or 100 % "
+                     f"(infinite on the {scale} scale)")
     if not line.available:
         raise UserError(f"cannot fit {y} on {x}: {line.status}")
     fx, fy = transform_accuracy(clean, scale), transform_accuracy(shifted, scale)
@@ -234,16 +236,8 @@ def _targets(records: pd.DataFrame, conditions, models: list[str]) -> tuple[_Tar
     """The clean target and every condition and family target, as photo x model matrices."""
     table = condition_table(conditions if conditions is not None else [])
     family_of = {condition_key(t, s): f for t, s, f in zip(table["transform"], table["severity"], table["family"])}
-    photo = pd.factorize(records["image_id"])[0]
-    model = pd.Index(models).get_indexer(records["model"].astype(str))
-    keys = [condition_key(t, s) for t, s in zip(records["transform"].astype(str), records["severity"])]
-    key_codes, key_names = pd.factorize(pd.Series(keys))
-    n_photos, n_models = int(photo.max()) + 1, len(models)
-    cube_right = np.zeros((len(key_names), n_photos, n_models), dtype=np.float32)
-    cube_present = np.zeros_like(cube_right)
-    keep = model >= 0
-    cube_right[key_codes[keep], photo[keep], model[keep]] = records["correct1"].to_numpy(dtype=np.float32)[keep]
-    cube_present[key_codes[keep], photo[keep], model[keep]] = 1.0
+    pairs, cube_right, cube_present = correctness_cube(records, models)
+    key_names = [condition_key(t, s) for t, s in pairs]
     rank = condition_rank(conditions)
     ordered = sorted(range(len(key_names)), key=lambda i: (rank.get(key_names[i], len(rank)), key_names[i]))
     by_key = {key_names[i]: i for i in ordered}
@@ -254,29 +248,33 @@ def _targets(records: pd.DataFrame, conditions, models: list[str]) -> tuple[_Tar
     for name, i in by_key.items():
         if name == "clean":
             continue
-        transform, severity = name.rsplit("@", 1)
+        transform, severity = pairs[i]
         family = family_of.get(name, transform)
         targets.append(_Target(name, "condition", transform, family, int(severity), cube_right[i], cube_present[i]))
         families.setdefault(family, []).append(i)
-    for family, index in families.items():
-        count = cube_present[index].sum(axis=0)
-        share = np.divide(cube_right[index].sum(axis=0), count, out=np.zeros_like(count), where=count > 0)
-        targets.append(_Target(f"family:{family}", "family", "", family, np.nan, share, (count > 0).astype(np.float32)))
+    for family, index in families.items():  # a photo counts for a model only if it has every condition
+        complete = (cube_present[index].sum(axis=0) == len(index)).astype(np.float32)
+        share = cube_right[index].mean(axis=0) * complete
+        targets.append(_Target(f"family:{family}", "family", "", family, np.nan, share, complete))
     return clean, targets
 
 
-def _accuracies(weights: np.ndarray, target: _Target) -> np.ndarray:
-    """Each model's accuracy (fraction) under photo weights: (replicates x photos) -> (replicates x models)."""
-    hits = weights @ (target.right * target.present)
-    seen = weights @ target.present
+def _ratio(hits: np.ndarray, seen: np.ndarray) -> np.ndarray:
     return np.divide(hits, seen, out=np.full(hits.shape, np.nan), where=seen > 0)
 
 
-def _point_accuracy(target: _Target) -> np.ndarray:
-    """Each model's accuracy (fraction) on all its photos, summed in float64."""
-    hits = (target.right * target.present).sum(axis=0, dtype=np.float64)
-    seen = target.present.sum(axis=0, dtype=np.float64)
-    return np.divide(hits, seen, out=np.full(hits.shape, np.nan), where=seen > 0)
+def _accuracy_table(columns: list[_Target], n_boot: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every model's accuracy (fraction) on every target: the point estimate (targets*models,) and
+    the bootstrap replicates (n_boot, targets*models), all targets side by side in one matrix product."""
+    hits = np.concatenate([t.right for t in columns], axis=1)  # already 0 where a photo is missing
+    seen = np.concatenate([t.present for t in columns], axis=1)
+    point = _ratio(hits.sum(axis=0, dtype=np.float64), seen.sum(axis=0, dtype=np.float64))
+    boot = np.empty((n_boot, hits.shape[1]))
+    start = 0
+    for weights in _bootstrap_weights(hits.shape[0], n_boot, seed):
+        boot[start:start + len(weights)] = _ratio(weights @ hits, weights @ seen)
+        start += len(weights)
+    return point, boot
 
 
 def _bootstrap_weights(n_photos: int, n_boot: int, seed: int):
@@ -306,17 +304,13 @@ def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] |
             scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, ci: float = 0.95) -> RunFit:
     """Fit every condition and family aggregate of a run across its models, with bootstrap intervals."""
     scale = scale_name(scale)
-    models = list(dict.fromkeys(list(model_order or []) + list(records["model"].astype(str).unique())))
-    models = [m for m in models if m in set(records["model"].astype(str))]
+    present = set(records["model"].astype(str).unique())
+    models = [m for m in dict.fromkeys([*(model_order or []), *sorted(present)]) if m in present]
     clean, targets = _targets(records, conditions, models)
-    n_photos = clean.right.shape[0]
-    point = {t.key: _point_accuracy(t) for t in [clean, *targets]}
-    boot = {t.key: np.empty((n_boot, len(models))) for t in [clean, *targets]}
-    start = 0
-    for weights in _bootstrap_weights(n_photos, n_boot, seed):
-        for t in [clean, *targets]:
-            boot[t.key][start:start + len(weights)] = _accuracies(weights, t)
-        start += len(weights)
+    columns, m = [clean, *targets], len(models)
+    point_all, boot_all = _accuracy_table(columns, n_boot, seed)
+    point = {t.key: point_all[i * m:(i + 1) * m] for i, t in enumerate(columns)}
+    boot = {t.key: boot_all[:, i * m:(i + 1) * m] for i, t in enumerate(columns)}
     lines, effective, points, replicates = [], [], [], {}
     for t in targets:
         line_row, er_rows, point_rows, reps = _fit_target(t, models, point, boot, scale, ci)
@@ -325,8 +319,10 @@ def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] |
         points.extend(point_rows)
         replicates[t.key] = reps
     lines_frame = pd.DataFrame(lines, columns=FIT_COLUMNS).assign(n_boot=n_boot)
-    return RunFit(scale, lines_frame, pd.DataFrame(effective, columns=ER_COLUMNS),
-                  pd.DataFrame(points), replicates)
+    effective_frame = pd.DataFrame(effective, columns=ER_COLUMNS)
+    for frame in (lines_frame, effective_frame):  # families have no severity: a nullable integer column
+        frame["severity"] = frame["severity"].astype("Int64")
+    return RunFit(scale, lines_frame, effective_frame, pd.DataFrame(points), replicates)
 
 
 def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: str, ci: float):

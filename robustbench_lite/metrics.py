@@ -111,7 +111,8 @@ def negative_log_likelihood(label_prob, groups=None, n_groups=None, eps: float =
     """Mean -log p(true label) in nats, p clipped to [eps, 1] so a zero probability stays finite."""
     prob = np.clip(np.asarray(label_prob, dtype=float), eps, 1.0)
     codes, n_g = _grouped(prob, groups, n_groups)
-    return _scalar_or_array(_safe_divide(np.bincount(codes, -np.log(prob), n_g), np.bincount(codes, minlength=n_g)), groups)
+    total = np.bincount(codes, -np.log(prob), n_g)
+    return _scalar_or_array(_safe_divide(total, np.bincount(codes, minlength=n_g)), groups)
 
 
 def group_mean(values, groups=None, n_groups=None):
@@ -170,7 +171,10 @@ def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
     """Records with a `top1` class column (from `top5[0]` when absent) and booleans as bool."""
     out = records
     if "top1" not in out.columns:
-        out = out.assign(top1=np.array([t[0] for t in out["top5"]], dtype=np.int64))
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        out = out.assign(top1=pc.list_element(pa.array(out["top5"]), 0).to_numpy(zero_copy_only=False))
     return out.assign(correct1=out["correct1"].astype(bool), correct5=out["correct5"].astype(bool))
 
 
@@ -355,6 +359,33 @@ def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.Data
     return out.reset_index(drop=True)
 
 
+def _condition_codes(records: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """A code per record for its (transform, severity), and the pair behind each code."""
+    transform_codes, transforms = pd.factorize(records["transform"])
+    severity = records["severity"].to_numpy(dtype=np.int64)
+    span = int(severity.max()) + 1 if len(severity) else 1
+    codes, combined = pd.factorize(transform_codes * span + severity)
+    return codes, [(str(transforms[c // span]), int(c % span)) for c in combined]
+
+
+def correctness_cube(records: pd.DataFrame, models: Sequence[str]
+                     ) -> tuple[list[tuple[str, int]], np.ndarray, np.ndarray]:
+    """Top-1 correctness as a (condition, photo, model) float32 cube, and where a record exists.
+
+    Returns the (transform, severity) of each condition slice, `right` and `present` (0/1 each).
+    Photos are aligned by image_id across models and conditions; unknown models are left out.
+    """
+    codes, pairs = _condition_codes(records)
+    photo = pd.factorize(records["image_id"])[0]
+    model = pd.Index(list(models)).get_indexer(records["model"].astype(str))
+    keep = model >= 0
+    shape = (len(pairs), int(photo.max()) + 1 if len(photo) else 0, len(models))
+    right, present = np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+    right[codes[keep], photo[keep], model[keep]] = records["correct1"].to_numpy(dtype=np.float32)[keep]
+    present[codes[keep], photo[keep], model[keep]] = 1.0
+    return pairs, right, present
+
+
 def pairwise_mcnemar(records: pd.DataFrame, model_order: Sequence[str] | None = None,
                      conditions=None) -> pd.DataFrame:
     """McNemar's test between every two models on every condition, over the photos both have.
@@ -362,30 +393,27 @@ def pairwise_mcnemar(records: pd.DataFrame, model_order: Sequence[str] | None = 
     b = photos model_a got right and model_b wrong, c = the reverse; acc_a/acc_b in percent over
     those shared photos. Rows follow the manifest's condition order, then model order.
     """
+    found = set(records["model"].astype(str).unique())
+    models = [m for m in dict.fromkeys([*(model_order or []), *sorted(found)]) if m in found]
+    if len(models) < 2:
+        return pd.DataFrame(columns=PAIRWISE_COLUMNS)
+    pairs, cube_right, cube_present = correctness_cube(records, models)
     rank = condition_rank(conditions)
-    parts = dict(list(records.groupby(["transform", "severity"], observed=True, sort=True)))
+    ia, ib = np.triu_indices(len(models), k=1)
     rows = []
-    for transform, severity in sorted(parts, key=lambda k: rank.get(condition_key(str(k[0]), k[1]), len(rank))):
-        wide = parts[(transform, severity)].pivot_table(
-            index="image_id", columns="model", values="correct1", aggfunc="first", observed=True)
-        models = [m for m in list(dict.fromkeys(list(model_order or []) + list(wide.columns))) if m in wide.columns]
-        if len(models) < 2:
-            continue
-        wide = wide[models]
-        present = wide.notna().to_numpy(dtype=float)
-        right = np.nan_to_num(wide.to_numpy(dtype=float)) * present
+    for k in sorted(range(len(pairs)), key=lambda i: rank.get(condition_key(*pairs[i]), len(rank))):
+        right, present = cube_right[k].astype(float), cube_present[k].astype(float)
         only_first = right.T @ ((1 - right) * present)  # [i, j]: right for model i, wrong for model j
         both = present.T @ present
         accuracy = _safe_divide(right.T @ present, both)  # [i, j]: model i's accuracy on photos shared with j
-        ia, ib = np.triu_indices(len(models), k=1)
         b, c = only_first[ia, ib], only_first[ib, ia]
         statistic, p_value, test = mcnemar_from_counts(b, c)
+        keep = both[ia, ib] > 0
+        transform, severity = pairs[k]
         rows.append(pd.DataFrame({
-            "condition": condition_key(str(transform), severity), "transform": str(transform),
-            "severity": int(severity), "model_a": [models[i] for i in ia], "model_b": [models[j] for j in ib],
+            "condition": condition_key(transform, severity), "transform": transform, "severity": severity,
+            "model_a": [models[i] for i in ia], "model_b": [models[j] for j in ib],
             "n": both[ia, ib].astype(int), "acc_a": 100 * accuracy[ia, ib], "acc_b": 100 * accuracy[ib, ia],
             "b": b.astype(int), "c": c.astype(int), "statistic": statistic, "p_value": p_value, "test": test,
-        }))
-    if not rows:
-        return pd.DataFrame(columns=PAIRWISE_COLUMNS)
+        }).loc[keep])
     return pd.concat(rows, ignore_index=True)[PAIRWISE_COLUMNS]

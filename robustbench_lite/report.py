@@ -20,9 +20,10 @@ import pandas as pd
 
 from . import metrics
 from .errors import UserError
-from .fit import DEFAULT_BOOTSTRAP, RunFit, TableFit, fit_run, fit_table, inverse_accuracy, transform_accuracy
+from .fit import DEFAULT_BOOTSTRAP, RunFit, TableFit, fit_run, fit_table, transform_accuracy
 
-RECORD_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob", "correct1", "correct5"]
+RECORD_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
+                  "correct1", "correct5"]
 MAX_CONDITION_PANELS = 12  # above this, the reproducibility plot shows one panel per family
 MAX_TRANSFORM_PANELS = 16  # above this, accuracy-vs-severity shows one panel per family
 DPI = 100
@@ -363,7 +364,7 @@ def _draw_reference(ax, axis: _Axis, ref: TableFit) -> None:
 
 def _draw_line(ax, axis: _Axis, line: pd.Series, replicates: np.ndarray | None) -> None:
     if line["status"] != "ok":
-        ax.text(0.03, 0.97, _plain(line["status"].replace(": ", ":\n", 1)), transform=ax.transAxes,
+        ax.text(0.03, 0.97, _plain(line["status"].replace(": ", ":\n", 1).replace(" (", "\n(")), transform=ax.transAxes,
                 va="top", fontsize=7, color="firebrick")
         return
     grid = np.linspace(*axis.limits, 60)
@@ -372,8 +373,8 @@ def _draw_line(ax, axis: _Axis, line: pd.Series, replicates: np.ndarray | None) 
         ok = replicates[np.isfinite(replicates).all(axis=1)]
         band = ok[:, :1] * grid[None, :] + ok[:, 1:2]
         ax.fill_between(grid, *np.percentile(band, [2.5, 97.5], axis=0), color="black", alpha=0.12, lw=0, zorder=2)
-    ax.text(0.97, 0.03, f"slope {line['slope']:.2f}, R² {line['r2']:.2f}", transform=ax.transAxes,
-            ha="right", va="bottom", fontsize=7)
+    ax.text(0.03, 0.97, f"slope {line['slope']:.2f}, R² {line['r2']:.2f}", transform=ax.transAxes,
+            va="top", fontsize=7)
 
 
 def _draw_models(ax, axis: _Axis, points: pd.DataFrame, bounds: pd.DataFrame, colours: dict) -> None:
@@ -384,8 +385,9 @@ def _draw_models(ax, axis: _Axis, points: pd.DataFrame, bounds: pd.DataFrame, co
         x, y = axis(p["clean_top1"] / 100), axis(p["top1"] / 100)
         xerr = None if clean is None else [[x - axis(clean["top1_low"] / 100)], [axis(clean["top1_high"] / 100) - x]]
         yerr = [[y - axis(y_low / 100)], [axis(y_high / 100) - y]]
+        at_edge = axis.scale != "linear" and not (0 < p["clean_top1"] < 100 and 0 < p["top1"] < 100)
         ax.errorbar(x, y, xerr=xerr, yerr=np.nan_to_num(yerr), fmt="o", ms=4, lw=0.8, capsize=1.5,
-                    color=colours.get(p["model"]), zorder=4)
+                    color=colours.get(p["model"]), mfc="white" if at_edge else None, zorder=4)
         right_half = x > sum(axis.limits) / 2
         ax.annotate(_plain(p["model"]), (x, y), xytext=(-4 if right_half else 4, -9), textcoords="offset points",
                     ha="right" if right_half else "left", fontsize=6, color=colours.get(p["model"]), zorder=5,
@@ -393,8 +395,10 @@ def _draw_models(ax, axis: _Axis, points: pd.DataFrame, bounds: pd.DataFrame, co
 
 
 def _transform_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
+    """(family, transform) pairs, grouped by family in order of first appearance."""
     shifted = summary.loc[summary["transform"] != "clean", ["family", "transform"]].drop_duplicates()
-    return list(shifted.itertuples(index=False, name=None))
+    families = {f: i for i, f in enumerate(dict.fromkeys(shifted["family"]))}
+    return sorted(shifted.itertuples(index=False, name=None), key=lambda pair: families[pair[0]])
 
 
 def plot_severity(result: Analysis, colours: dict):
@@ -408,7 +412,8 @@ def plot_severity(result: Analysis, colours: dict):
     by_family = len(pairs) > MAX_TRANSFORM_PANELS
     if by_family:
         shifted = shifted.groupby(["model", "family", "severity"], as_index=False)["top1"].mean()
-        panels = [(f, shifted["family"] == f, f"{f} (mean of its transforms)") for f in dict.fromkeys(f for f, _ in pairs)]
+        families = dict.fromkeys(f for f, _ in pairs)
+        panels = [(f, shifted["family"] == f, f"{f} (mean of its transforms)") for f in families]
     else:
         panels = [(t, shifted["transform"] == t, f"{f} / {t}") for f, t in pairs]
     figure, axes = _grid(len(panels), size=2.8)
@@ -427,10 +432,9 @@ def plot_severity(result: Analysis, colours: dict):
         ax.set_ylim(0, 100)
         ax.set_xticks(range(0, int(part["severity"].max()) + 1 if len(part) else 1))
         ax.grid(alpha=0.3, lw=0.5)
+    figure.tight_layout()
     handles, labels = axes[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), bbox_to_anchor=(0.5, -0.02),
-                  frameon=False)
-    figure.tight_layout(rect=(0, 0.06 if len(panels) <= 4 else 0.03, 1, 1))
+    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, title="model")
     return figure
 
 
@@ -442,24 +446,39 @@ def plot_drop_heatmap(result: Analysis, colours: dict):
     shifted = result.summary.loc[result.summary["transform"] != "clean"]
     if shifted.empty:
         return None
-    order = [t for _, t in _transform_order(result.summary)]
+    pairs = _transform_order(result.summary)
+    order = [t for _, t in pairs]
     table = shifted.pivot_table(index="model", columns="transform", values="drop", aggfunc="mean")
     table = table.reindex(index=[m for m in result.data.models if m in table.index], columns=order)
     table.index = [_plain(m) for m in table.index]
     table.columns = [_plain(c) for c in table.columns]
-    figure, ax = plt.subplots(figsize=(2.2 + 0.55 * len(order), 1.2 + 0.4 * len(table)))
+    figure, ax = plt.subplots(figsize=(max(4.5, 2.2 + 0.55 * len(order)), 1.4 + 0.4 * len(table)))
     limit = max(5.0, float(np.nanmax(np.abs(table.to_numpy()))))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", PendingDeprecationWarning)  # seaborn's cmap.set_bad on new matplotlib
         sns.heatmap(table, ax=ax, cmap="RdBu_r", center=0, vmin=-limit, vmax=limit, annot=len(order) <= 30,
                     fmt=".1f", annot_kws={"fontsize": 7}, cbar_kws={"label": "drop in top-1 (points)"},
                     linewidths=0.5, linecolor="white")
+    _mark_families(ax, [f for f, _ in pairs])
     ax.set_xlabel("transform (mean over levels)")
     ax.set_ylabel("")
-    ax.set_title("Top-1 drop from clean")
+    ax.set_title("Top-1 drop from clean", pad=18)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    plt.setp(ax.get_yticklabels(), rotation=0)
     figure.tight_layout()
     return figure
+
+
+def _mark_families(ax, families: list[str]) -> None:
+    """Family names above the heatmap's columns, white lines between families."""
+    start = 0
+    for i in range(1, len(families) + 1):
+        if i == len(families) or families[i] != families[start]:
+            if start:
+                ax.axvline(start, color="white", lw=3)
+            ax.text((start + i) / 2, -0.15, _plain(families[start]), ha="center", va="bottom", fontsize=7,
+                    transform=ax.transData, clip_on=False)
+            start = i
 
 
 def plot_confidence(result: Analysis, colours: dict):
@@ -502,23 +521,22 @@ class Section:
     plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
 
 
-_FORMATS = {
-    "p_value": "{:.3g}", "slope": "{:.3f}", "intercept": "{:.3f}", "r2": "{:.3f}", "auroc": "{:.3f}",
-    "nll": "{:.3f}", "relative_robustness": "{:.3f}", "slope_low": "{:.3f}", "slope_high": "{:.3f}",
-    "intercept_low": "{:.3f}", "intercept_high": "{:.3f}", "statistic": "{:.2f}",
-}
+_FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}"}
+_THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness")
 
 
 def _cell(column: str, value) -> str:
     """A table cell as text: numbers rounded by column, missing values as an en dash."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
         return "–"
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, np.floating)):
-        return _FORMATS.get(column, "{:.1f}").format(float(value))
+        fmt = _FORMATS.get(column) or ("{:.3f}" if column.startswith(_THREE_DIGITS) else "{:.1f}")
+        text = fmt.format(float(value))
+        return text[1:] if text.startswith("-") and not text.strip("-0.") else text  # no "-0.0"
     return str(value)
 
 
@@ -543,6 +561,10 @@ def _failed_table(data: RunData) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "transform", "severity", "error"])
 
 
+def _boot_count(fit: RunFit) -> int:
+    return int(fit.lines["n_boot"].max()) if len(fit.lines) else 0
+
+
 def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> list[Section]:
     """The report's content, shared by the HTML and Markdown renderers."""
     data, fit = result.data, result.fit
@@ -559,6 +581,8 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
         f"Models: {', '.join(data.models)}. Device: {manifest.get('device', '?')}. "
         f"Status: {', '.join(statuses)}. Seed: {data.config('seed', '?')}.",
         f"Skipped files: {skipped}. Failed conditions: {len(failed)}.",
+        f"Versions: {', '.join(f'{k} {v}' for k, v in manifest.get('versions', {}).items()) or 'not recorded'}.",
+        f"Analysis: {fit.scale} fit, {_boot_count(fit)} bootstrap replicates over photos, CE baseline {result.baseline}.",
         *data.notes,
     ])
     if len(failed):
@@ -575,7 +599,7 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     usable = fit.lines.loc[fit.lines["status"] == "ok"]
     fit_text = [
         f"Linear reproducibility fit: {fit.scale}(transformed top-1) = slope · {fit.scale}(clean top-1) + intercept, "
-        f"least squares across models; 95% intervals from {int(fit.lines['n_boot'].max() if len(fit.lines) else 0)} "
+        f"least squares across models; 95% intervals from {_boot_count(fit)} "
         "bootstrap replicates over photos (the same draw for every model). Effective robustness is a model's "
         "transformed top-1 minus the line's prediction at its clean top-1, in points.",
         f"{len(usable)} of {len(fit.lines)} fits available.",
@@ -589,7 +613,8 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
                               [("Fits", fit.lines.drop(columns=["scale", "n_boot"]))], [])
     if "reproducibility" in plots:
         reproducibility.plots.append(("reproducibility", "Transformed vs clean top-1 with Wilson 95% error bars, "
-                                      "the fitted line and its bootstrap band."))
+                                      "the fitted line and its 95% bootstrap band. Hollow points are at 0 or 100 % "
+                                      "(drawn at the axis edge) and left out of the fit."))
     if len(fit.effective):
         reproducibility.tables.append(("Effective robustness (points)", fit.effective.drop(
             columns=["kind", "transform", "family", "severity"])))
@@ -621,17 +646,23 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;color:#222}
 h1{font-size:1.6em}h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{font-size:1em}
-table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:right}
-td:first-child,th:first-child{text-align:left}th{background:#f4f4f4;position:sticky;top:0}
+table{border-collapse:collapse;font-size:12px;margin:.5em 0}td,th{border:1px solid #ddd;padding:2px 6px;text-align:left}
+.num{text-align:right;font-variant-numeric:tabular-nums}th{background:#f4f4f4;position:sticky;top:0}
 .scroll{max-height:420px;overflow:auto;margin-bottom:1em}figure{margin:1em 0}img{max-width:100%}
 figcaption{font-size:12px;color:#555}
 """
 
 
+def _numeric_columns(frame: pd.DataFrame) -> list[bool]:
+    """Which columns hold numbers (right-aligned), not text or yes/no."""
+    return [pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c]) for c in frame.columns]
+
+
 def _html_table(frame: pd.DataFrame) -> str:
     text = _as_text(frame)
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in text.columns)
-    body = "\n".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>"
+    kinds = [' class="num"' if numeric else "" for numeric in _numeric_columns(frame)]
+    head = "".join(f"<th{k}>{html.escape(str(c))}</th>" for k, c in zip(kinds, text.columns))
+    body = "\n".join("<tr>" + "".join(f"<td{k}>{html.escape(v)}</td>" for k, v in zip(kinds, row)) + "</tr>"
                      for row in text.itertuples(index=False, name=None))
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>\n{body}\n</tbody></table></div>'
 
@@ -667,7 +698,7 @@ def _md_escape(text: str) -> str:
 def _md_table(frame: pd.DataFrame) -> str:
     text = _as_text(frame)
     lines = ["| " + " | ".join(_md_escape(c) for c in text.columns) + " |",
-             "|" + "|".join("---" if i == 0 else "---:" for i in range(len(text.columns))) + "|"]
+             "|" + "|".join("---:" if numeric else "---" for numeric in _numeric_columns(frame)) + "|"]
     lines += ["| " + " | ".join(_md_escape(v) for v in row) + " |" for row in text.itertuples(index=False, name=None)]
     return "\n".join(lines)
 
