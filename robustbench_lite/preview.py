@@ -104,3 +104,45 @@ def save_preview(path: str | Path, images: Tensor, specs: Sequence[TransformSpec
     path.parent.mkdir(parents=True, exist_ok=True)
     preview_grid(images, specs, **options).save(path)
     return path
+
+
+def photos_to_preview(path: str | Path, count: int) -> list[Path]:
+    """A photo file, or `count` photos of a folder (spread over classes when it is a dataset)."""
+    from .data import is_image_file, open_dataset, spread_over_classes
+    from .errors import UserError
+
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    try:
+        return [s.path for s in spread_over_classes(open_dataset(path).samples)[:count]]
+    except UserError:
+        files = sorted(p for p in path.rglob("*") if p.is_file() and is_image_file(p))
+        if not files:
+            raise UserError(f"{path}: no photos to preview") from None
+        return files[:count]
+
+
+def preview_from_paths(photos: str | Path, transforms: str, severities: str | None, output: str | Path,
+                       size: int = 224, count: int = 1, seed: int = 0) -> Path:
+    """Decode photos like a model of input `size` (timm's crop 0.875, bicubic) and save their grid."""
+    from .decode import Geometry, UndecodablePhoto, load_rgb, to_uint8_chw
+    from .registry import parse_severities, select_transforms
+
+    geometry = Geometry((size, size), 0.875, "bicubic")
+    ops = geometry.pil_ops()
+    paths = photos_to_preview(photos, count)
+    tensors = []
+    for p in paths:
+        try:
+            img = load_rgb(p)
+        except UndecodablePhoto as exc:
+            from .errors import UserError
+
+            raise UserError(f"{p}: cannot decode ({exc})") from None
+        for op in ops:
+            img = op(img)
+        tensors.append(to_uint8_chw(img).float() / 255)
+    specs = select_transforms(transforms)
+    return save_preview(output, torch.stack(tensors), specs, severities=parse_severities(severities), seed=seed,
+                        image_ids=[Path(p).name for p in paths])
