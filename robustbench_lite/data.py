@@ -81,6 +81,9 @@ def _synset_folder_samples(root: Path) -> Dataset:
         label = index[folder.name]
         for dirpath, dirnames, filenames in os.walk(folder.path, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+                rel = (Path(dirpath) / name).relative_to(root).as_posix()
+                ignored.append({"path": rel, "reason": "symbolic link to a folder, not followed (it could loop)"})
             for name in sorted(filenames):
                 path = Path(dirpath) / name
                 rel = path.relative_to(root).as_posix()

@@ -40,6 +40,10 @@ class Geometry:
         return [t for t in pipeline.transforms if type(t).__name__ not in ("ToTensor", "MaybeToTensor", "Normalize")]
 
 
+HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+ALPHA_MODES = ("RGBA", "LA", "PA")
+
+
 class UndecodablePhoto(Exception):
     """A file that cannot be decoded whole: it is skipped with this reason, never grey-filled."""
 
@@ -52,36 +56,76 @@ def _flatten_alpha(img: Image.Image) -> Image.Image:
 
 
 def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
-    """16/32-bit greyscale: scale the value range to 8 bits instead of PIL's clipping."""
-    array = np.asarray(img)
-    top = 65535.0 if img.mode.startswith("I;16") or array.max() > 255 else 255.0
-    eight = np.clip(array.astype(np.float64) / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    return Image.fromarray(eight, mode="L").convert("RGB")
+    """16/32-bit or float greyscale: scale the value range to 8 bits instead of PIL's clipping.
+
+    Floats at most 1 are read as [0, 1]; larger values as 8- or 16-bit ranges; NaN becomes black.
+    """
+    with np.errstate(invalid="ignore"):
+        array = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=np.inf, neginf=0.0)
+    peak = float(array.max()) if array.size else 0.0
+    if img.mode == "F" and peak <= 1.0:
+        top = 1.0
+    else:
+        top = 65535.0 if img.mode.startswith("I;16") or peak > 255 else 255.0
+    eight = np.clip(array / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return Image.fromarray(eight).convert("RGB")
+
+
+def _not_a_file_reason(path: Path) -> str | None:
+    """Why `path` cannot be read as a photo without opening it (a FIFO would block forever), or None."""
+    if path.is_file():
+        return "empty file" if path.stat().st_size == 0 else None
+    if path.is_symlink() and not path.exists():
+        return "broken symbolic link or symbolic-link loop"
+    if path.is_dir():
+        return "a folder, not a file"
+    if path.exists():
+        return "not a regular file (a FIFO, socket or device)"
+    return "no such file"
+
+
+def _to_rgb(img: Image.Image) -> Image.Image:
+    """A loaded image upright and in RGB."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ALPHA_MODES or (img.mode == "P" and "transparency" in img.info):
+        return _flatten_alpha(img)
+    if img.mode in HIGH_DEPTH_MODES:
+        return _high_depth_to_rgb(img)
+    return img.convert("RGB")
 
 
 def load_rgb(path: Path | str) -> Image.Image:
     """Open a photo as RGB: EXIF orientation applied; greyscale, CMYK, palette, alpha and 16-bit handled.
 
-    Raises UndecodablePhoto for truncated, empty or non-image files.
+    Raises UndecodablePhoto, with the reason, for anything else: truncated, empty or non-image files,
+    folders, FIFOs and broken links (never opened: they could block), and photos over Pillow's
+    decompression-bomb limit (`PIL.Image.MAX_IMAGE_PIXELS`, about 89 megapixels).
     """
+    path = Path(path)
+    try:
+        reason = _not_a_file_reason(path)
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+    if reason:
+        raise UndecodablePhoto(reason)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.filterwarnings("ignore", category=UserWarning, module="PIL")  # damaged metadata, pixels fine
+            # from a file object, not a path: Pillow memory-maps raw TIFFs opened by path and then
+            # returns those with EXIF orientation 5-8 unrotated and scrambled (Pillow 13)
+            with open(path, "rb") as f, Image.open(f) as img:
                 img.load()
-                img = ImageOps.exif_transpose(img)
-                if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                    return _flatten_alpha(img)
-                if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-                    return _high_depth_to_rgb(img)
-                return img.convert("RGB")
-    except Image.DecompressionBombError as exc:
-        raise UndecodablePhoto(f"refused as a decompression bomb ({exc})") from None
+                return _to_rgb(img)
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise UndecodablePhoto(f"refused: {exc}") from None
     except UnidentifiedImageError:
         raise UndecodablePhoto("not an image Pillow can read") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        reason = "empty file" if Path(path).exists() and Path(path).stat().st_size == 0 else str(exc)
-        raise UndecodablePhoto(reason or type(exc).__name__) from None
+    except MemoryError:
+        raise UndecodablePhoto("too large to decode in the memory available") from None
+    except Exception as exc:  # truncated data, corrupt headers or EXIF: Pillow raises many types
+        message = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+        raise UndecodablePhoto(f"{type(exc).__name__}: {message}" if message else type(exc).__name__) from None
 
 
 def to_uint8_chw(img: Image.Image) -> torch.Tensor:

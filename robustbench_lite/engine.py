@@ -22,7 +22,7 @@ from .manifest import build_manifest, check_resumable, fingerprint_samples, writ
 from .models import LoadedModel, ModelSpec, load_model, resolve_models
 from .registry import Condition, TransformSpec, build_conditions, parse_severities, select_transforms
 from .rng import PhotoRNG, photo_seed
-from .store import ChunkStore, record_schema
+from .store import ChunkStore, cells_of, record_schema
 from .timing import StageTimer
 
 EXIT_OK, EXIT_USER, EXIT_FAILED_CONDITIONS, EXIT_INTERRUPTED = 0, 2, 3, 130
@@ -227,9 +227,9 @@ class Evaluator:
         rng = PhotoRNG(seeds, self.device)
         try:
             out = spec(x, condition.level, rng)
-        except ConditionFailed:
+        except (ConditionFailed, torch.cuda.OutOfMemoryError):  # out of memory: the batch backs off
             raise
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a plug-in calling sys.exit() fails its condition, not the run
             raise ConditionFailed(f"transform {spec.name} raised {type(exc).__name__}: {exc}") from None
         return check_transform_output(x, out, spec.name)
 
@@ -327,6 +327,16 @@ def threading_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def ignore_interrupts(worker_id: int) -> None:
+    """Decode workers leave Ctrl-C and SIGTERM to the main process, which stops them cleanly.
+
+    A worker killed by the signal sent to the whole process group would otherwise make the main
+    process fail with "DataLoader worker killed by signal" (exit 1) instead of stopping with 130.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def default_workers(device: torch.device) -> int:
     """Decode workers: overlap on GPU; on a small CPU the model needs every core."""
     cpus = os.cpu_count() or 1
@@ -351,7 +361,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     chunks = store.chunks()
     if store.set_aside:
         echo(f"set aside {len(store.set_aside)} unreadable chunk(s) as *.unreadable in {store.dir}; their cells run again")
-    done = {(c["block"], c["transform"], c["severity"], m) for c in chunks for m in c["models"]}
+    done = cells_of(chunks)
     blocks = blocks_of(plan.samples, config.chunk_size)
     mine = [b for b in range(len(blocks)) if b % distributed.world_size() == distributed.rank()]
     groups = group_models(models, plan.device)
@@ -390,6 +400,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
                 pin_memory=plan.device.type == "cuda",
                 prefetch_factor=2 if workers else None,
                 persistent_workers=False,
+                worker_init_fn=ignore_interrupts,
             )
             stream = iter(loader)
             for b, pending in todo:

@@ -97,27 +97,39 @@ def read_manifest(run_dir: Path) -> dict:
 def result_differences(old: dict, new: dict) -> list[str]:
     """What differs between two manifests in anything that changes results (not in what is added)."""
     diffs = []
-    for key in ("seed", "restrict_logits"):
-        if old["config"].get(key) != new["config"].get(key):
-            diffs.append(f"{key}: {old['config'].get(key)!r} -> {new['config'].get(key)!r}")
-    if old["dataset"]["fingerprint"] != new["dataset"]["fingerprint"]:
-        diffs.append(f"dataset fingerprint: {old['dataset']['fingerprint']} -> {new['dataset']['fingerprint']} (other photos, --limit or --classes)")
+    old_config, new_config = old.get("config", {}), new.get("config", {})
+    for key in ("seed", "restrict_logits", "save_logits"):
+        if old_config.get(key) != new_config.get(key):
+            diffs.append(f"{key}: {old_config.get(key)!r} -> {new_config.get(key)!r}")
+    if _precision(old) != _precision(new):
+        diffs.append(f"precision: {_precision(old)} -> {_precision(new)}")
+    old_print, new_print = old.get("dataset", {}).get("fingerprint"), new.get("dataset", {}).get("fingerprint")
+    if old_print != new_print:
+        diffs.append(f"dataset fingerprint: {old_print} -> {new_print} (other photos, --limit or --classes)")
     if old.get("chunk_size") != new.get("chunk_size"):
         diffs.append(f"chunk_size: {old.get('chunk_size')} -> {new.get('chunk_size')}")
-    for name in sorted(set(old["models"]) & set(new["models"])):
-        a, b = old["models"][name], new["models"][name]
-        if a["weights_sha256"] != b["weights_sha256"]:
+    old_models, new_models = old.get("models", {}), new.get("models", {})
+    for name in sorted(set(old_models) & set(new_models)):
+        a, b = old_models[name], new_models[name]
+        if a.get("weights_sha256") != b.get("weights_sha256"):
             diffs.append(f"model {name}: weights changed")
-        if a["preprocessing"] != b["preprocessing"]:
+        if a.get("preprocessing") != b.get("preprocessing"):
             diffs.append(f"model {name}: preprocessing changed")
-    for name in sorted(set(old["transforms"]) & set(new["transforms"])):
-        a, b = old["transforms"][name], new["transforms"][name]
+    old_transforms, new_transforms = old.get("transforms", {}), new.get("transforms", {})
+    for name in sorted(set(old_transforms) & set(new_transforms)):
+        a, b = old_transforms[name], new_transforms[name]
         for field in ("severities", "params", "version"):
             if a.get(field) != b.get(field):
                 diffs.append(f"transform {name}: {field} changed")
     if old.get("version") != new.get("version"):
         diffs.append(f"robustbench-lite version: {old.get('version')} -> {new.get('version')}")
     return diffs
+
+
+def _precision(manifest: dict) -> str:
+    """The arithmetic a run's logits came from: CPU runs are fp32 whatever --precision says."""
+    device = str(manifest.get("device", "cpu"))
+    return str(manifest.get("config", {}).get("precision", "fp32")) if device.startswith("cuda") else "fp32"
 
 
 def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[str], None]) -> None:
@@ -133,7 +145,12 @@ def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[
             target = Path(run_dir) / name
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
         return
-    old = json.loads(path.read_text())
+    try:
+        old = json.loads(path.read_text())
+        if not isinstance(old, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise UserError(f"--out {run_dir}: its manifest.json is unreadable ({exc}); use another --out or --force to start afresh") from None
     diffs = result_differences(old, manifest)
     if diffs:
         raise UserError(f"--out {run_dir} holds a run that differs in: {'; '.join(diffs)}; use another --out or --force to start afresh")

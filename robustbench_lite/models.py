@@ -148,7 +148,11 @@ def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
-        state = load_file(str(path))
+        try:
+            state = load_file(str(path))
+        except Exception as exc:  # SafetensorError, or OSError for a folder
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise UserError(f"checkpoint {path}: not a readable .safetensors file ({first})") from None
     else:
         try:
             state = torch.load(path, map_location="cpu", weights_only=True)
@@ -171,6 +175,33 @@ def _load_by_position(module: torch.nn.Module, state: dict[str, torch.Tensor], o
     module.load_state_dict(dict(zip(target.keys(), state.values())))
 
 
+# efficientnet-pytorch (the packaged weights' naming): top-level, per-block and per-parameter definition order
+_EFFNET_TOP = ("_conv_stem", "_bn0", "_blocks", "_conv_head", "_bn1", "_fc")
+_EFFNET_BLOCK = ("_expand_conv", "_bn0", "_depthwise_conv", "_bn1", "_se_reduce", "_se_expand", "_project_conv", "_bn2")
+_PARAMS = ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+
+
+def _effnet_definition_order(key: str) -> tuple[int, int, int, int]:
+    parts = key.split(".")
+    if parts[0] == "_blocks":
+        return 2, int(parts[1]), _EFFNET_BLOCK.index(parts[2]), _PARAMS.index(parts[-1])
+    return _EFFNET_TOP.index(parts[0]), 0, 0, _PARAMS.index(parts[-1])
+
+
+def _in_definition_order(state: dict[str, torch.Tensor], origin: str) -> dict[str, torch.Tensor]:
+    """A .safetensors file keeps no tensor order, so matching by position first restores the known one.
+
+    Only efficientnet-pytorch naming (the packaged weights re-saved) is known; other foreign names are
+    refused rather than matched in an arbitrary order (same-shaped tensors could silently swap).
+    """
+    try:
+        keys = sorted(state, key=_effnet_definition_order)
+    except (ValueError, IndexError):
+        raise UserError(f"{origin}: its tensor names do not match the architecture's, and a .safetensors file keeps "
+                        "no order to match them by position (save it with the architecture's own names)") from None
+    return {k: state[k] for k in keys}
+
+
 def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
     """Build the network, load its weights, and read its preprocessing from timm's pretrained config."""
     from timm.data import resolve_data_config
@@ -187,6 +218,8 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
         try:
             module.load_state_dict(state)
         except RuntimeError:
+            if path.suffix == ".safetensors":
+                state = _in_definition_order(state, f"checkpoint {path}")
             _load_by_position(module, state, f"checkpoint {path}")
         weights, digest = str(path), _file_sha256(path)
     else:

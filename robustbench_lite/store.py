@@ -1,6 +1,7 @@
 """Records: one row per (model, condition, photo), written in atomic chunks and merged at the end."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Iterable
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 RECORD_FIELDS = [
@@ -32,19 +34,47 @@ def record_schema(with_logits: bool) -> pa.Schema:
     return pa.schema(RECORD_FIELDS + ([LOGITS_FIELD] if with_logits else []))
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() would give: mkstemp's private 0600 would hide results
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file beside `path`, fsync, then rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
+            os.fchmod(f.fileno(), FILE_MODE)
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename durable: after a power cut the new name, not the old, is what survives."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: Path, obj) -> None:
@@ -52,30 +82,47 @@ def atomic_write_json(path: Path, obj) -> None:
 
 
 class ChunkStore:
-    """The run folder's `chunks/`: which (block, condition, model) cells are done, and their records."""
+    """The run folder's `chunks/`: which (block, condition, model) cells are done, and their records.
+
+    A chunk that cannot be read (damaged outside this program) is renamed `*.unreadable` the first
+    time it is seen: its cells count as not done, so a resumed run evaluates them again.
+    """
 
     def __init__(self, run_dir: Path):
         self.dir = Path(run_dir) / "chunks"
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.set_aside: list[str] = []
 
     def _chunk_files(self) -> list[Path]:
         return sorted(p for p in self.dir.glob("*.parquet") if not p.name.startswith("."))
 
+    def chunks(self) -> list[dict]:
+        """Metadata (block, transform, severity, models, path) of every readable chunk on disk."""
+        found = []
+        for path in self._chunk_files():
+            try:
+                meta = json.loads(pq.read_schema(path).metadata[CELL_KEY])
+                meta = {"block": int(meta["block"]), "transform": str(meta["transform"]),
+                        "severity": int(meta["severity"]), "models": [str(m) for m in meta["models"]]}
+            except Exception:  # truncated, foreign or hand-edited: set it aside, evaluate again
+                with contextlib.suppress(FileNotFoundError):  # another rank set it aside first
+                    path.replace(path.with_name(path.name + ".unreadable"))
+                self.set_aside.append(path.name)
+                continue
+            found.append({**meta, "path": path})
+        return found
+
     def done_cells(self) -> set[tuple[int, str, int, str]]:
         """(block, transform, severity, model) of every chunk already on disk."""
-        cells = set()
-        for path in self._chunk_files():
-            meta = json.loads(pq.read_schema(path).metadata[CELL_KEY])
-            for model in meta["models"]:
-                cells.add((meta["block"], meta["transform"], meta["severity"], model))
-        return cells
+        return cells_of(self.chunks())
 
-    def chunk_count(self) -> int:
-        return len(self._chunk_files())
+    def write(self, block: int, transform: str, severity: int, table: pa.Table, models: list[str] | None = None) -> Path:
+        """Atomically write one chunk: the records of one block under one condition.
 
-    def write(self, block: int, transform: str, severity: int, table: pa.Table) -> Path:
-        """Atomically write one chunk: the records of one block under one condition."""
-        models = sorted(set(table.column("model").to_pylist()))
+        `models` names the cells the chunk completes; given, it may hold no rows (every photo of
+        the block undecodable), so a resumed run does not try the block again.
+        """
+        models = sorted(set(models if models is not None else table.column("model").to_pylist()))
         meta = {"block": block, "transform": transform, "severity": severity, "models": models}
         table = table.replace_schema_metadata({CELL_KEY: json.dumps(meta).encode()})
         digest = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:10]
@@ -95,26 +142,45 @@ class ChunkStore:
             found.extend(json.loads(path.read_text()))
         return found
 
-    def merge(self, out_path: Path, with_logits: bool) -> int:
-        """Stream every chunk into one records.parquet (memory stays flat); returns the row count."""
+    def merge(self, out_path: Path, with_logits: bool, exclude: Iterable[tuple[str, int, str]] = ()) -> int:
+        """Stream every chunk into one records.parquet (memory stays flat); returns the row count.
+
+        `exclude` holds (transform, severity, model) cells that failed: rows of theirs written by
+        blocks that ran before the failure are left out, so no condition is reported on part of the data.
+        """
         schema = record_schema(with_logits)
-        tmp = out_path.with_name(f".{out_path.name}.tmp")
+        failed = set(exclude)
+        tmp = out_path.with_name(f".{out_path.name}{TEMP_SUFFIX}")
         rows = 0
         seen: set[tuple] = set()
         with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-            for path in self._chunk_files():
-                meta = json.loads(pq.read_schema(path).metadata[CELL_KEY])
-                key = (meta["block"], meta["transform"], meta["severity"], tuple(meta["models"]))
+            for chunk in self.chunks():
+                key = (chunk["block"], chunk["transform"], chunk["severity"], tuple(chunk["models"]))
                 if key in seen:  # the same cells written twice (two ranks racing): keep one
                     continue
                 seen.add(key)
-                table = pq.read_table(path, columns=schema.names).cast(schema)
+                table = pq.read_table(chunk["path"], columns=schema.names).cast(schema)
+                dropped = [m for m in chunk["models"] if (chunk["transform"], chunk["severity"], m) in failed]
+                if dropped:
+                    table = table.filter(pc.invert(pc.is_in(table.column("model"), pa.array(dropped, pa.string()))))
                 writer.write_table(table)
                 rows += table.num_rows
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, out_path)
+        _fsync_dir(out_path.parent)
+        self.remove_stale_temporaries()
         return rows
+
+    def remove_stale_temporaries(self) -> None:
+        """Delete half-written chunks a killed run left (call only when no writer is running)."""
+        for path in self.dir.glob(f".*{TEMP_SUFFIX}"):
+            path.unlink(missing_ok=True)
+
+
+def cells_of(chunks: Iterable[dict]) -> set[tuple[int, str, int, str]]:
+    """The (block, transform, severity, model) cells that chunks (as `ChunkStore.chunks` lists them) complete."""
+    return {(c["block"], c["transform"], c["severity"], m) for c in chunks for m in c["models"]}
 
 
 def _slug(text: str) -> str:

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
-PUBLISHED = REPO.parent / "shared" / "data" / "published-accuracies"
+# ../shared beside the checkout; ROBUSTBENCH_LITE_SHARED points elsewhere (e.g. photos carried to a GPU machine)
+SHARED = Path(os.environ.get("ROBUSTBENCH_LITE_SHARED", REPO.parent / "shared"))
+SHARED_SAMPLE = SHARED / "data" / "imagenet-sample"
+PUBLISHED = SHARED / "data" / "published-accuracies"
 
 
 def manifest_rows() -> list[dict]:
