@@ -41,6 +41,7 @@ class Plan:
     specs: list[TransformSpec]
     conditions: list[Condition]
     model_specs: list[ModelSpec]
+    batch_sizes: dict[str, int] = field(default_factory=dict)  # per geometry, as run (after any back-off)
 
 
 @dataclass
@@ -210,7 +211,7 @@ class Evaluator:
         self.store = store
         self.timer = timer
         self.progress = progress
-        self.batch_size = batch_size or probe_batch_size(group, plan.device, plan.config.precision)
+        self.batch_size = batch_size or probe_batch_size(group, plan.device, plan.config.precision, start=plan.config.chunk_size)
         self.spec_by_name = {s.name: s for s in plan.specs}
         self.failed: dict[tuple[str, int, str], str] = {}
         self.class_mask = None
@@ -284,8 +285,9 @@ class Evaluator:
                     self.store.write(block, condition.transform, condition.severity, pa.concat_tables(done))
 
 
-def probe_batch_size(group: Group, device: torch.device, precision: str, start: int = 1024) -> int:
-    """Largest power-of-two batch (<= start) every model of the group can run; backs off on OOM."""
+def probe_batch_size(group: Group, device: torch.device, precision: str, start: int = 256) -> int:
+    """Largest batch (<= start, the chunk size: no batch spans two chunks) every model of the group
+    can run; halves on out-of-memory."""
     size = start
     h, w = group.geometry.input_size
     while size > 1:
@@ -381,6 +383,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
         needed = present + sum(len(p) for _, _, p in work)  # each pending (group, block, condition) writes one chunk
         echo(f"resuming: {present} of {needed} chunks already done")
     failed: dict = {}
+    batch_sizes = plan.batch_sizes
     skipped: list[dict] = []
     workers = config.workers if config.workers is not None else default_workers(plan.device)
     desc = f"rank {distributed.rank()}" if distributed.active() else "evaluating"
@@ -421,6 +424,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
                     for c, names in pending.items():
                         store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
             failed.update(evaluator.failed)
+            batch_sizes[group.geometry.key] = evaluator.batch_size
     failed_rows = [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
     return failed_rows, skipped
 
@@ -474,7 +478,7 @@ def finalize(plan: Plan, manifest: dict, timer: StageTimer, failed: list[dict], 
     with timer("merge"):
         failed_cells = [(f["transform"], f["severity"], f["model"]) for f in failed]
         rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits, exclude=failed_cells)
-    manifest.update(skipped=skipped, failed=failed, records=rows)
+    manifest.update(skipped=skipped, failed=failed, records=rows, batch_sizes=plan.batch_sizes)
     write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
     with timer("report"):
         summary = summarize_run(plan.run_dir, plan.config, report=plan.config.report)
