@@ -142,62 +142,81 @@ def group_models(models: Sequence[LoadedModel], device: torch.device) -> list[Gr
     return [Group(g, ms, device) for g, ms in by_geometry.items()]
 
 
-def check_transform_output(x: torch.Tensor, out, name: str) -> torch.Tensor:
-    """A transform must return a finite float tensor of the input's shape, in [0, 1]."""
+def check_transform_output(x: torch.Tensor, out, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A transform must return a finite float tensor of the input's shape, in [0, 1].
+
+    Shape and dtype are checked now; values are summarised on the device as (non-finite, min, max)
+    and checked once per chunk (`check_values`), so the GPU is never stalled batch by batch.
+    """
     if not isinstance(out, torch.Tensor):
         raise ConditionFailed(f"transform {name} returned {type(out).__name__}, not a tensor")
     if out.shape != x.shape:
         raise ConditionFailed(f"transform {name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
     if out.dtype != x.dtype:
         raise ConditionFailed(f"transform {name} returned dtype {out.dtype}, expected {x.dtype}")
-    if not torch.isfinite(out).all():
+    finite = torch.isfinite(out)
+    summary = torch.stack([(~finite).any().float(), out.nan_to_num(0.5).amin(), out.nan_to_num(0.5).amax()])
+    return out.nan_to_num(0.5).clamp_(0.0, 1.0), summary
+
+
+def check_values(summaries: list[torch.Tensor], name: str) -> None:
+    """Raise ConditionFailed if any batch of a transform's output was non-finite or outside [0, 1]."""
+    if not summaries:
+        return
+    nonfinite, lo, hi = torch.stack(summaries).cpu().unbind(1)
+    if nonfinite.any():
         raise ConditionFailed(f"transform {name} returned NaN or infinite values")
-    lo, hi = out.aminmax()
-    if lo < -1e-3 or hi > 1 + 1e-3:
-        raise ConditionFailed(f"transform {name} returned values outside [0, 1] ({lo:.3g} to {hi:.3g})")
-    return out.clamp(0.0, 1.0)
+    if lo.min() < -1e-3 or hi.max() > 1 + 1e-3:
+        raise ConditionFailed(f"transform {name} returned values outside [0, 1] ({lo.min():.3g} to {hi.max():.3g})")
 
 
-def records_table(
-    model: str,
-    condition: Condition,
-    ids: Sequence[str],
-    labels: torch.Tensor,
-    logits: torch.Tensor,
-    class_mask: torch.Tensor | None,
-    save_logits: bool,
-) -> pa.Table:
-    """Top-5, probabilities and correctness of one batch, as an Arrow table of records."""
+def batch_outputs(logits: torch.Tensor, labels: torch.Tensor, class_mask: torch.Tensor | None, save_logits: bool) -> dict[str, torch.Tensor]:
+    """What records keep of one batch's logits, still on the device (no synchronisation)."""
     logits = logits.float()
-    if not torch.isfinite(logits).all():
-        raise ConditionFailed(f"model {model} produced NaN or infinite logits")
     masked = logits if class_mask is None else logits.masked_fill(~class_mask, float("-inf"))
     probs = masked.softmax(dim=1)
     top5_prob, top5 = probs.topk(5, dim=1)
-    label_prob = probs.gather(1, labels.view(-1, 1)).squeeze(1)
-    hit = top5 == labels.view(-1, 1)
-    top5_np = top5.to(torch.int16).cpu().numpy()
-    top5_prob_np = top5_prob.cpu().numpy().astype(np.float32)
+    out = {
+        "top5": top5.to(torch.int16),
+        "top5_prob": top5_prob,
+        "label_prob": probs.gather(1, labels.view(-1, 1)).squeeze(1),
+        "nonfinite": (~torch.isfinite(logits).all()).view(1),
+    }
+    if save_logits:
+        out["logits"] = logits.to(torch.float16)
+    return out
+
+
+def to_host(parts: list[dict[str, torch.Tensor]]) -> dict[str, np.ndarray]:
+    """Concatenate a chunk's batch outputs and copy them to the host, one transfer per field."""
+    return {key: torch.cat([p[key] for p in parts]).cpu().numpy() for key in parts[0]}
+
+
+def records_table(model: str, condition: Condition, ids: Sequence[str], labels: np.ndarray, host: dict[str, np.ndarray]) -> pa.Table:
+    """Records of one chunk for one model, as an Arrow table."""
     n = len(ids)
+    top5 = host["top5"]
+    hit = top5 == labels.reshape(-1, 1)
+    top5_prob = host["top5_prob"].astype(np.float32)
     columns = {
         "model": pa.array([model] * n, pa.string()),
         "transform": pa.array([condition.transform] * n, pa.string()),
         "severity": pa.array(np.full(n, condition.severity, np.int16)),
         "image_id": pa.array(list(ids), pa.string()),
-        "label": pa.array(labels.to(torch.int16).cpu().numpy()),
-        "top5": pa.FixedSizeListArray.from_arrays(pa.array(top5_np.reshape(-1)), 5),
-        "top5_prob": pa.FixedSizeListArray.from_arrays(pa.array(top5_prob_np.reshape(-1)), 5),
-        "label_prob": pa.array(label_prob.cpu().numpy().astype(np.float32)),
-        "confidence": pa.array(top5_prob_np[:, 0]),
-        "correct1": pa.array(hit[:, 0].cpu().numpy()),
-        "correct5": pa.array(hit.any(dim=1).cpu().numpy()),
+        "label": pa.array(labels.astype(np.int16)),
+        "top5": pa.FixedSizeListArray.from_arrays(pa.array(top5.reshape(-1)), 5),
+        "top5_prob": pa.FixedSizeListArray.from_arrays(pa.array(top5_prob.reshape(-1)), 5),
+        "label_prob": pa.array(host["label_prob"].astype(np.float32)),
+        "confidence": pa.array(top5_prob[:, 0]),
+        "correct1": pa.array(hit[:, 0]),
+        "correct5": pa.array(hit.any(axis=1)),
     }
-    if save_logits:
-        flat = logits.to(torch.float16).cpu().numpy()
+    if "logits" in host:
+        flat = host["logits"]
         columns["logits"] = pa.ListArray.from_arrays(
             pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)), pa.array(flat.reshape(-1))
         )
-    return pa.table(columns, schema=record_schema(save_logits))
+    return pa.table(columns, schema=record_schema("logits" in host))
 
 
 class Evaluator:
@@ -220,9 +239,10 @@ class Evaluator:
             mask[sorted({s.label for s in plan.samples})] = True
             self.class_mask = mask
 
-    def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> torch.Tensor:
+    def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transformed batch and its on-device value summary (None for clean)."""
         if condition.is_clean:
-            return x
+            return x, None
         spec = self.spec_by_name[condition.transform]
         seeds = [photo_seed(self.config.seed, spec.name, condition.severity, i) for i in ids]
         rng = PhotoRNG(seeds, self.device)
@@ -240,49 +260,56 @@ class Evaluator:
             return self.group.forward[model.name](z)
 
     def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]]) -> None:
-        """Evaluate every pending condition x model on one decoded block, one chunk per condition."""
+        """Evaluate every pending condition x model on one decoded block, one chunk per condition.
+
+        Results stay on the device until the chunk is complete: one synchronisation per chunk.
+        """
         ids = [s.id for s in samples]
-        labels = torch.tensor([s.label for s in samples], device=self.device)
+        labels_host = np.array([s.label for s in samples], dtype=np.int64)
+        labels = torch.from_numpy(labels_host).to(self.device)
         models = {m.name: m for m in self.group.models}
         for condition, model_names in pending.items():
-            model_names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
-            if not model_names:
+            names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
+            if not names:
                 continue
-            tables: dict[str, list[pa.Table]] = {n: [] for n in model_names}
+            outputs: dict[str, list] = {n: [] for n in names}
+            summaries: list[torch.Tensor] = []
             start = 0
-            while start < len(ids):
-                stop = min(start + self.batch_size, len(ids))
-                try:
-                    with self.timer("transform"):
-                        x = pixels[start:stop].float().div_(255.0)
-                        x = self.transform(x, condition, ids[start:stop])
-                    for name in list(tables):
-                        try:
-                            with self.timer("forward"):
-                                logits = self.forward(models[name], x)
-                            with self.timer("records"):
-                                tables[name].append(records_table(name, condition, ids[start:stop], labels[start:stop], logits, self.class_mask, self.config.save_logits))
-                        except ConditionFailed as exc:
-                            self.failed[(condition.transform, condition.severity, name)] = str(exc)
-                            del tables[name]
-                        self.progress.update(stop - start)
-                except torch.cuda.OutOfMemoryError:
-                    if self.batch_size == 1:
-                        raise
-                    self.batch_size = max(1, self.batch_size // 2)
-                    torch.cuda.empty_cache()
-                    continue
-                except ConditionFailed as exc:
-                    for name in tables:
-                        self.failed[(condition.transform, condition.severity, name)] = str(exc)
-                    self.progress.update((len(ids) - start) * len(tables))
-                    tables = {}
-                    break
-                start = stop
-            with self.timer("records"):
-                done = [t for name, parts in tables.items() for t in parts]
-                if done:
-                    self.store.write(block, condition.transform, condition.severity, pa.concat_tables(done))
+            try:
+                while start < len(ids):
+                    stop = min(start + self.batch_size, len(ids))
+                    try:
+                        with self.timer("transform"):
+                            x, summary = self.transform(pixels[start:stop].float().div_(255.0), condition, ids[start:stop])
+                        with self.timer("forward"):
+                            batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], self.class_mask, self.config.save_logits) for n in names]
+                    except torch.cuda.OutOfMemoryError:
+                        if self.batch_size == 1:
+                            raise
+                        self.batch_size = max(1, self.batch_size // 2)
+                        torch.cuda.empty_cache()
+                        continue
+                    if summary is not None:
+                        summaries.append(summary)
+                    for n, out in zip(names, batch):
+                        outputs[n].append(out)
+                    self.progress.update((stop - start) * len(names))
+                    start = stop
+                with self.timer("records"):
+                    check_values(summaries, condition.transform)
+                    tables = []
+                    for n in names:
+                        host = to_host(outputs[n])
+                        if host.pop("nonfinite").any():
+                            self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
+                            continue
+                        tables.append(records_table(n, condition, ids, labels_host, host))
+                    if tables:
+                        self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+            except ConditionFailed as exc:
+                for n in names:
+                    self.failed[(condition.transform, condition.severity, n)] = str(exc)
+                self.progress.update((len(ids) - start) * len(names))
 
 
 def probe_batch_size(group: Group, device: torch.device, precision: str, start: int = 256) -> int:
@@ -443,6 +470,9 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         ensure_writable(plan.run_dir)
         distributed.init()
         restore_sigterm = _install_sigterm()
+        if plan.device.type == "cuda" and config.precision == "fp32":  # fp32 means fp32, not TF32
+            torch.backends.cudnn.allow_tf32 = False
+            torch.backends.cuda.matmul.allow_tf32 = False
         models = [load_model(s, plan.device) for s in plan.model_specs]
         if config.compile:
             for m in models:
@@ -466,10 +496,10 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
     if distributed.rank() != 0:
         distributed.barrier()
         return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, failed=failed)
-    return finalize(plan, manifest, timer, failed, echo)
+    return finalize(plan, models, manifest, timer, failed, echo)
 
 
-def finalize(plan: Plan, manifest: dict, timer: StageTimer, failed: list[dict], echo) -> RunResult:
+def finalize(plan: Plan, models: list[LoadedModel], manifest: dict, timer: StageTimer, failed: list[dict], echo) -> RunResult:
     """Merge chunks into records.parquet, write summary/report/manifest; rank 0 only."""
     from .analysis import summarize_run
 
@@ -481,6 +511,11 @@ def finalize(plan: Plan, manifest: dict, timer: StageTimer, failed: list[dict], 
     manifest.update(skipped=skipped, failed=failed, records=rows, batch_sizes=plan.batch_sizes)
     write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
     with timer("report"):
+        if plan.config.report and plan.specs:
+            from .preview import write_run_examples
+
+            write_run_examples(plan.run_dir / "plots" / "examples.png", plan.samples, models[0].geometry, plan.specs,
+                               parse_severities(plan.config.severities), plan.config.seed)
         summary = summarize_run(plan.run_dir, plan.config, report=plan.config.report)
     write_manifest(plan.run_dir, manifest, status="complete", timings=timer.as_dict())
     distributed.barrier()

@@ -146,3 +146,22 @@ def preview_from_paths(photos: str | Path, transforms: str, severities: str | No
     specs = select_transforms(transforms)
     return save_preview(output, torch.stack(tensors), specs, severities=parse_severities(severities), seed=seed,
                         image_ids=[Path(p).name for p in paths])
+
+
+def write_run_examples(path: str | Path, samples, geometry, specs, severities, seed: int, count: int = 2) -> Path | None:
+    """The report's example grid: a few of the run's photos under every transform and level, as the
+    first model group sees them, with the run's own seeds."""
+    from .decode import DecodeDataset
+
+    tensors, ids = [], []
+    decoder = DecodeDataset(samples[: count * 4], geometry)
+    for i in range(len(decoder)):
+        _, pixels, _ = decoder[i]
+        if pixels is not None:
+            tensors.append(pixels.float() / 255)
+            ids.append(samples[i].id)
+        if len(tensors) == count:
+            break
+    if not tensors or not specs:
+        return None
+    return save_preview(path, torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids, tile=112)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import inspect
 import pkgutil
+import sys
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from torch import Tensor
@@ -133,13 +136,30 @@ def unregister_transform(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def _builtin_package():
+    """The top-level `transforms` package installed beside this one, imported by its location.
+
+    Importing it by name would let a `transforms.py` in the working directory (first on sys.path
+    under `python -m`) run instead: plug-in code runs only from paths the user names.
+    """
+    root = Path(__file__).resolve().parent.parent / "transforms"
+    loaded = sys.modules.get("transforms")
+    if loaded is not None and [str(Path(p).resolve()) for p in getattr(loaded, "__path__", [])] == [str(root)]:
+        return loaded
+    spec = importlib.util.spec_from_file_location("transforms", root / "__init__.py", submodule_search_locations=[str(root)])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules["transforms"] = package
+    spec.loader.exec_module(package)
+    return package
+
+
 def load_builtin_transforms() -> None:
     """Import every module of the top-level `transforms` package, registering the built-ins."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
     _BUILTINS_LOADED = True
-    package = importlib.import_module("transforms")
+    package = _builtin_package()
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
             importlib.import_module(f"transforms.{info.name}")

@@ -115,10 +115,6 @@ def test_code_in_the_data_folder_never_runs(shared_sample, shared_manifest, tmp_
     assert not marker.exists()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "registry.load_builtin_transforms imports the top-level module name `transforms`; under `python -m` the "
-    "working directory comes first on sys.path, so a transforms.py there runs instead of the built-ins "
-    "(fix belongs in registry.py: import the built-ins by their file location)"))
 def test_code_in_the_working_directory_never_runs(shared_sample, shared_manifest, tmp_path):
     data = make_subset_folder(tmp_path / "data", shared_manifest[:4])
     marker = tmp_path / "planted-ran"
