@@ -152,7 +152,8 @@ def main_throughput(args) -> dict:
         rss.append(peak)
         stages = t
     fwd = [forward_only(args.models, images * len(conditions), int(batch), args.device, args.precision) for _ in range(args.repeats)]
-    naive_s = [naive(data, args.models.split(",")[0], conditions, int(batch), args.device, args.precision) for _ in range(1 if args.quick_naive else args.repeats)]
+    naive_runs = 0 if args.skip_naive else 1 if args.quick_naive else args.repeats
+    naive_s = [naive(data, args.models.split(",")[0], conditions, int(batch), args.device, args.precision) for _ in range(naive_runs)] or [float("nan")]
     if n_models > 1:  # the naive baseline runs the first model only: scale to all models by forward share
         naive_s = [n * n_models for n in naive_s]
     med = statistics.median
@@ -250,6 +251,7 @@ def main() -> None:
     parser.add_argument("--batch-size", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick-naive", action="store_true", help="Time the naive pipeline once instead of --repeats times.")
+    parser.add_argument("--skip-naive", action="store_true", help="Do not time the naive pipeline (its fields are NaN).")
     parser.add_argument("--scale-arch", default="mobilenetv3_small_050")
     args = parser.parse_args()
     if args.scale:
