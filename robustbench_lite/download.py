@@ -1,7 +1,6 @@
 """Named datasets with real download code: cached, resumable, atomic, checked."""
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UserError
+from .hashing import file_sha256
 
 
 @dataclass(frozen=True)
@@ -67,20 +67,12 @@ def download(url: str, dest: Path, sha256: str | None = None, chunk: int = 1 << 
                 f.flush()
                 os.fsync(f.fileno())
     if sha256 is not None:
-        digest = _sha256(part)
+        digest = file_sha256(part)
         if digest != sha256:
             part.unlink()
             raise UserError(f"download {url}: checksum mismatch (got {digest[:12]}..., expected {sha256[:12]}...); removed, try again")
     os.replace(part, dest)
     return dest
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def lay_out_sample_archive(archive: Path, dest: Path, expected_photos: int) -> Path:

@@ -12,6 +12,7 @@ import torch
 
 from .decode import Geometry
 from .errors import UserError
+from .hashing import file_sha256
 
 # name -> (timm architecture, weights package, class exposing get_model_file_path)
 PACKAGED_MODELS: dict[str, tuple[str, str, str]] = {
@@ -114,14 +115,6 @@ def packaged_weights_path(name: str) -> Path:
     return Path(getattr(module, cls).get_model_file_path())
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _create(arch: str, pretrained: bool) -> torch.nn.Module:
     import timm
 
@@ -210,7 +203,7 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
         path = packaged_weights_path(spec.name)
         module = _create(spec.arch, pretrained=False)
         _load_by_position(module, torch.load(path, map_location="cpu", weights_only=True), f"weights {path.name}")
-        weights, digest = str(path), _file_sha256(path)
+        weights, digest = str(path), file_sha256(path)
     elif spec.source == "checkpoint":
         path = Path(spec.path or "").expanduser()
         state = read_checkpoint(path)
@@ -221,7 +214,7 @@ def load_model(spec: ModelSpec, device: torch.device) -> LoadedModel:
             if path.suffix == ".safetensors":
                 state = _in_definition_order(state, f"checkpoint {path}")
             _load_by_position(module, state, f"checkpoint {path}")
-        weights, digest = str(path), _file_sha256(path)
+        weights, digest = str(path), file_sha256(path)
     else:
         module = _create(spec.arch, pretrained=True)
         tag = module.pretrained_cfg.get("hf_hub_id") or module.pretrained_cfg.get("url") or spec.arch
