@@ -1,0 +1,136 @@
+"""Whole runs on real photos: seeded determinism, plug-ins end to end, greyscale against PIL, real reports."""
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from robustbench_lite import run
+from robustbench_lite.data import open_dataset, select_samples
+from robustbench_lite.models import load_model, resolve_models
+from robustbench_lite.registry import unregister_transform
+
+KEYS = ["model", "transform", "severity", "image_id"]
+PLUGINS = Path(__file__).parent / "plugins_data"
+
+
+def records(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "records.parquet").sort_values(KEYS).reset_index(drop=True)
+
+
+def test_batch_size_and_workers_never_change_results(shared_sample, tmp_path):
+    common = dict(data=str(shared_sample), models="efficientnet_lite0", transforms="border_shift,elastic,gaussian_noise",
+                  severities="3", limit=32, device="cpu", report=False)
+    run(**common, batch_size=1, workers=0, out=str(tmp_path / "b1w0"))
+    run(**common, batch_size=32, workers=2, out=str(tmp_path / "b32w2"))
+    a, b = records(tmp_path / "b1w0"), records(tmp_path / "b32w2")
+    assert len(a) == 32 * 4 and a[KEYS].equals(b[KEYS])
+    assert (a["top5"].map(list) == b["top5"].map(list)).mean() >= 0.99  # float sums may order differently by batch
+    assert (a["top5"].map(lambda t: t[0]) == b["top5"].map(lambda t: t[0])).all()
+    assert (a["confidence"] - b["confidence"]).abs().max() < 1e-4
+
+
+def test_plugin_file_runs_end_to_end(cli_run, shared_sample, tmp_path):
+    out = tmp_path / "run"
+    try:
+        code, _, err = cli_run("run", "--data", shared_sample, "--models", "efficientnet_lite0", "--limit", "8",
+                               "--plugin", PLUGINS / "invert_colours.py", "--transforms", "invert_colours",
+                               "--no-report", "--out", out, "--device", "cpu")
+    finally:
+        unregister_transform("invert_colours")
+    assert code == 0, err
+    recs = records(out)
+    assert set(zip(recs["transform"], recs["severity"])) == {("clean", 0), ("invert_colours", 1)}
+    summary = pd.read_csv(out / "summary.csv")
+    row = summary[summary["transform"] == "invert_colours"].iloc[0]
+    assert row["n"] == 8 and row["severity"] == 1 and row["level"] == 1.0 and row["family"] == "test_plugins"
+
+
+def test_entry_point_plugin_runs_end_to_end(shared_sample, tmp_path, monkeypatch):
+    shutil.copytree(PLUGINS / "fakeplug", tmp_path / "site", dirs_exist_ok=True)
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    sys.modules.pop("fakeplug_mod", None)
+    try:
+        run(data=str(shared_sample), models="efficientnet_lite0", limit=6, transforms="fakeplug_halve",
+            out=str(tmp_path / "run"), device="cpu", report=False)
+    finally:
+        for name in ("fakeplug_halve", "fakeplug_black"):
+            unregister_transform(name)
+    recs = records(tmp_path / "run")
+    assert set(recs["transform"]) == {"clean", "fakeplug_halve"} and len(recs) == 12
+
+
+def test_greyscale_level5_matches_pil_convert_L(shared_sample, tmp_path):
+    """Our batched BT.601 greyscale vs PIL's convert("L") at the model's input geometry, with lite0."""
+    from timm.data import create_transform, resolve_data_config
+
+    n = 200
+    summary = run(data=str(shared_sample), models="efficientnet_lite0", transforms="greyscale", severities="5", limit=n,
+                  out=str(tmp_path / "run"), device="cpu", report=False)
+    ours = summary[(summary["transform"] == "greyscale") & (summary["severity"] == 5)]["top1"].item()
+    model = load_model(resolve_models("efficientnet_lite0")[0], torch.device("cpu"))
+    pipeline = create_transform(**resolve_data_config({}, model=model.module))
+    geometry, finish = pipeline.transforms[:2], pipeline.transforms[2:]
+    samples = select_samples(open_dataset(shared_sample), limit=n)
+    correct = 0
+    with torch.inference_mode():
+        for start in range(0, n, 25):
+            batch = []
+            for s in samples[start:start + 25]:
+                img = Image.open(s.path).convert("RGB")
+                for op in geometry:
+                    img = op(img)
+                img = img.convert("L").convert("RGB")
+                for op in finish:
+                    img = op(img)
+                batch.append(img)
+            top1 = model.module(torch.stack(batch)).argmax(1)
+            correct += sum(int(p == s.label) for p, s in zip(top1.tolist(), samples[start:start + 25]))
+    theirs = 100 * correct / n
+    print(f"\ngreyscale level 5, lite0, {n} photos: ours {ours:.1f}% vs PIL convert('L') {theirs:.1f}%")
+    assert abs(ours - theirs) <= 1.5
+
+
+@pytest.fixture(scope="module")
+def three_model_report(shared_sample, tmp_path_factory):
+    out = tmp_path_factory.mktemp("report") / "run"
+    run(data=str(shared_sample), models="efficientnet_lite*", transforms="greyscale,rotate", severities="5", limit=16,
+        out=str(out), device="cpu")
+    return out
+
+
+def test_three_model_run_writes_fits_and_an_html_report(three_model_report):
+    out = three_model_report
+    fit = pd.read_csv(out / "fit.csv")
+    conditions = {"greyscale@5", "greyscale_contrast@5", "posterise@5", "rotate@5"}
+    assert conditions <= set(fit["condition"])
+    rows = fit[fit["condition"].isin(conditions)]
+    assert ((rows["n"] + rows["n_excluded"]) == 3).all()  # models at 0 or 100 % are left out of a probit fit
+    assert (rows[rows["n"] == 3]["status"] == "ok").all()
+    html = (out / "report.html").read_text()
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) >= 5  # 4 plots + the example grid
+    assert (out / "plots" / "examples.png").exists()
+    assert {p.name for p in (out / "plots").glob("*.png")} >= {"reproducibility.png", "severity.png", "drop_heatmap.png", "confidence.png"}
+
+
+def test_two_model_report_says_the_fit_is_unavailable(cli_run, three_model_report, tmp_path):
+    records_ = pd.read_parquet(three_model_report / "records.parquet")
+    two = tmp_path / "two"
+    two.mkdir()
+    records_[records_["model"] != "efficientnet_lite2"].to_parquet(two / "records.parquet")
+    import json
+
+    manifest = json.loads((three_model_report / "manifest.json").read_text())
+    manifest["models"].pop("efficientnet_lite2")
+    (two / "manifest.json").write_text(json.dumps(manifest))
+    code, _, err = cli_run("report", two)
+    assert code == 0, err
+    fit = pd.read_csv(two / "fit.csv")
+    assert fit["status"].str.startswith("unavailable: needs >= 3 models").all()
+    assert "unavailable" in (two / "report.md").read_text()
