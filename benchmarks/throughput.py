@@ -65,10 +65,12 @@ def repeated_folder(src: Path, dest: Path, photos: int, repeat: int) -> Path:
 
 def forward_only(models: str, images: int, batch: int, device: str, precision: str) -> float:
     """The bare models over `images` random tensors already in memory, same batch size and dtype."""
+    from robustbench_lite.allocator import keep_freed_memory
     from robustbench_lite.engine import _autocast, resolve_device
     from robustbench_lite.models import load_model, resolve_models
 
     dev = resolve_device(device)
+    keep_freed_memory()  # as the run does: the same allocator for both sides
     total = 0.0
     for spec in resolve_models(models):
         model = load_model(spec, dev)

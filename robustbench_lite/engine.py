@@ -14,6 +14,7 @@ import pyarrow as pa
 import torch
 
 from . import distributed
+from .allocator import keep_freed_memory
 from .config import RunConfig
 from .data import Sample, open_dataset, parse_classes, select_samples
 from .decode import DecodeDataset, Geometry, collate_decoded
@@ -470,6 +471,7 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         ensure_writable(plan.run_dir)
         distributed.init()
         restore_sigterm = _install_sigterm()
+        keep_freed_memory()
         if plan.device.type == "cuda" and config.precision == "fp32":  # fp32 means fp32, not TF32
             torch.backends.cudnn.allow_tf32 = False
             torch.backends.cuda.matmul.allow_tf32 = False
