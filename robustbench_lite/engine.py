@@ -146,7 +146,7 @@ def group_models(models: Sequence[LoadedModel], device: torch.device) -> list[Gr
 def check_transform_output(x: torch.Tensor, out, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """A transform must return a finite float tensor of the input's shape, in [0, 1].
 
-    Shape and dtype are checked now; values are summarised on the device as (non-finite, min, max)
+    Shape and dtype are checked now; values are summarised on the device as (min, max)
     and checked once per chunk (`check_values`), so the GPU is never stalled batch by batch.
     """
     if not isinstance(out, torch.Tensor):
@@ -155,17 +155,16 @@ def check_transform_output(x: torch.Tensor, out, name: str) -> tuple[torch.Tenso
         raise ConditionFailed(f"transform {name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
     if out.dtype != x.dtype:
         raise ConditionFailed(f"transform {name} returned dtype {out.dtype}, expected {x.dtype}")
-    finite = torch.isfinite(out)
-    summary = torch.stack([(~finite).any().float(), out.nan_to_num(0.5).amin(), out.nan_to_num(0.5).amax()])
-    return out.nan_to_num(0.5).clamp_(0.0, 1.0), summary
+    lo, hi = torch.aminmax(out)  # NaN propagates and inf is kept: one pass says all
+    return out.clamp(0.0, 1.0), torch.stack([lo, hi])
 
 
 def check_values(summaries: list[torch.Tensor], name: str) -> None:
     """Raise ConditionFailed if any batch of a transform's output was non-finite or outside [0, 1]."""
     if not summaries:
         return
-    nonfinite, lo, hi = torch.stack(summaries).cpu().unbind(1)
-    if nonfinite.any():
+    lo, hi = torch.stack(summaries).cpu().unbind(1)
+    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
         raise ConditionFailed(f"transform {name} returned NaN or infinite values")
     if lo.min() < -1e-3 or hi.max() > 1 + 1e-3:
         raise ConditionFailed(f"transform {name} returned values outside [0, 1] ({lo.min():.3g} to {hi.max():.3g})")
