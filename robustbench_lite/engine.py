@@ -77,7 +77,7 @@ def ensure_writable(run_dir: Path) -> None:
     """Fail before any work when the output folder cannot be written."""
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
-        probe = run_dir / ".write-test"
+        probe = run_dir / f".write-test-{os.getpid()}"  # one per process: torchrun ranks check at once
         probe.write_bytes(b"ok")
         probe.unlink()
     except OSError as exc:

@@ -17,7 +17,7 @@ TORCHRUN = Path(sys.executable).with_name("torchrun")
 
 def run_args(shared_sample, out):
     return ["run", "--data", str(shared_sample), "--models", "efficientnet_lite0", "--transforms", "rotate",
-            "--severities", "3", "--limit", "32", "--chunk-size", "2", "--batch-size", "2", "--device", "cpu",
+            "--severities", "3", "--limit", "96", "--chunk-size", "2", "--batch-size", "2", "--device", "cpu",
             "--no-report", "--out", str(out)]
 
 
@@ -30,7 +30,7 @@ def records(run_dir: Path) -> pd.DataFrame:
 
 
 def assert_same_records(a: pd.DataFrame, b: pd.DataFrame) -> None:
-    assert len(a) == len(b) == 32 * 2
+    assert len(a) == len(b) == 96 * 2
     assert not a.duplicated(KEYS).any() and not b.duplicated(KEYS).any()
     assert a[KEYS].equals(b[KEYS])
     assert (a["top5"].map(lambda t: t[0]) == b["top5"].map(lambda t: t[0])).all()
@@ -56,7 +56,7 @@ def test_two_ranks_equal_one_process(shared_sample, single_process, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     print(f"\n2 processes (torchrun): {time.perf_counter() - t0:.1f}s")
     assert_same_records(records(out), single_process)
-    assert len(list((out / "chunks").glob("*.parquet"))) == 16 * 2  # 16 blocks x 2 conditions, each written once
+    assert len(list((out / "chunks").glob("*.parquet"))) == 48 * 2  # 48 blocks x 2 conditions, each written once
 
 
 def _children(pid: int) -> list[int]:

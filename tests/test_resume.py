@@ -129,7 +129,8 @@ def test_ctrl_c_or_preemption_stops_cleanly_with_exit_130_and_says_how_to_resume
     """The signal goes to the whole process group, as Ctrl-C in a terminal or a scheduler's pre-emption does."""
     out = tmp_path / "run"
     log = tmp_path / "interrupted.log"
-    proc = start_cli(run_args(shared_sample, out, "--workers", workers), log)
+    # 400 photos: long enough (seconds) that the signal lands mid-run, not after it finished
+    proc = start_cli(run_args(shared_sample, out, "--workers", workers, "--limit", "400"), log)
     wait_for_chunks(proc, out)
     os.killpg(proc.pid, signum)
     assert proc.wait(timeout=60) == 130, log.read_text()[-3000:]
