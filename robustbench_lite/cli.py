@@ -195,7 +195,7 @@ def find_shared_sample() -> str:
 
 
 @cli.command("demo", context_settings=CONTEXT)
-@click.option("--photos", default=50, show_default=True, help="Photos to evaluate (spread over classes).")
+@click.option("--photos", default=200, show_default=True, help="Photos to evaluate (spread over classes).")
 @click.option("--severities", default="3", show_default=True, help="Levels of every transform to run.")
 @click.option("--out", default="results/demo", show_default=True, type=click.Path(file_okay=False), help="Run folder (started afresh).")
 @click.pass_context
