@@ -131,8 +131,9 @@ class Group:
     def __init__(self, geometry: Geometry, models: list[LoadedModel], device: torch.device):
         self.geometry = geometry
         self.models = models
-        self.mean = {m.name: torch.tensor(m.mean, device=device).view(1, 3, 1, 1) for m in models}
-        self.std = {m.name: torch.tensor(m.std, device=device).view(1, 3, 1, 1) for m in models}
+        # normalisation (x - mean) / std as one fused x * scale + bias
+        self.scale = {m.name: 1 / torch.tensor(m.std, device=device).view(1, 3, 1, 1) for m in models}
+        self.bias = {m.name: -torch.tensor(m.mean, device=device).view(1, 3, 1, 1) * self.scale[m.name] for m in models}
         self.forward = {m.name: m.module for m in models}
 
 
@@ -255,7 +256,8 @@ class Evaluator:
         return check_transform_output(x, out, spec.name)
 
     def forward(self, model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
-        z = ((x - self.group.mean[model.name]) / self.group.std[model.name]).contiguous(memory_format=torch.channels_last)
+        """Normalise a channels_last batch for `model` (one fused op) and run it."""
+        z = torch.addcmul(self.group.bias[model.name], x, self.group.scale[model.name])
         with _autocast(self.device, self.config.precision):
             return self.group.forward[model.name](z)
 
@@ -282,6 +284,7 @@ class Evaluator:
                         with self.timer("transform"):
                             x, summary = self.transform(pixels[start:stop].float().div_(255.0), condition, ids[start:stop])
                         with self.timer("forward"):
+                            x = x.contiguous(memory_format=torch.channels_last)  # once for every model of the group
                             batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], self.class_mask, self.config.save_logits) for n in names]
                     except torch.cuda.OutOfMemoryError:
                         if self.batch_size == 1:

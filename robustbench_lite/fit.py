@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special
 
 from .errors import UserError
 from .metrics import condition_key, condition_rank, condition_table, correctness_cube
@@ -26,7 +26,7 @@ _BOOT_CELLS = 4_000_000  # replicate x photo cells drawn at once (memory bound)
 
 Scale = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 SCALES: dict[str, Scale] = {
-    "probit": (stats.norm.ppf, stats.norm.cdf),
+    "probit": (special.ndtri, special.ndtr),
     "logit": (special.logit, special.expit),
     "linear": (lambda p: np.asarray(p, dtype=float), lambda z: np.asarray(z, dtype=float)),
 }
