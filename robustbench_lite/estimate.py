@@ -6,11 +6,9 @@ import time
 import torch
 
 
-def seconds_per_image(arch: str, size: tuple[int, int], device: torch.device) -> float:
-    """Time a small forward of the bare architecture (random weights) on the run's device."""
-    import timm
-
-    model = timm.create_model(arch, pretrained=False).eval().to(device, memory_format=torch.channels_last)
+def seconds_per_image(model: torch.nn.Module, size: tuple[int, int], device: torch.device) -> float:
+    """Time a small forward of a bare architecture (random weights) on the run's device."""
+    model = model.eval().to(device, memory_format=torch.channels_last)
     batch = 8 if device.type == "cpu" else 64
     x = torch.rand(batch, 3, *size, device=device).contiguous(memory_format=torch.channels_last)
     with torch.inference_mode():
@@ -41,8 +39,9 @@ def describe_plan(plan) -> str:
         if not timm.is_model(spec.arch):
             lines.append(f"  {spec.name}: unknown architecture {spec.arch!r}")
             continue
-        cfg = resolve_data_config({}, model=timm.create_model(spec.arch, pretrained=False))
-        per_image = seconds_per_image(spec.arch, tuple(cfg["input_size"][1:]), plan.device)
+        model = timm.create_model(spec.arch, pretrained=False)
+        cfg = resolve_data_config({}, model=model)
+        per_image = seconds_per_image(model, tuple(cfg["input_size"][1:]), plan.device)
         total += per_image * n * c
         lines.append(f"  {spec.name}: {1 / per_image:,.0f} images/s -> {per_image * n * c / 60:.1f} min")
     lines.append(f"estimated time: {total / 60:.1f} min (model forward passes; decoding and transforms add a little)")
