@@ -384,8 +384,26 @@ def relevant_chunks(chunks: list[dict], blocks: Sequence[int], conditions: Seque
     return [c for c in chunks if c["block"] in blocks and (c["transform"], c["severity"]) in wanted and names & set(c["models"])]
 
 
-def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> tuple[list[dict], list[dict]]:
-    """Evaluate every pending cell on this rank's blocks. Returns (failed cells, skipped photos)."""
+def pending_work(groups: Sequence[Group], blocks: Sequence[int], conditions: Sequence[Condition], done: set) -> list[tuple[Group, int, dict[Condition, list[str]]]]:
+    """(group, block, {condition: models still to run}) for every block with anything left to do."""
+    work = []
+    for group in groups:
+        for b in blocks:
+            pending = {}
+            for c in conditions:
+                names = [m.name for m in group.models if (b, c.transform, c.severity, m.name) not in done]
+                if names:
+                    pending[c] = names
+            if pending:
+                work.append((group, b, pending))
+    return work
+
+
+def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> list[dict]:
+    """Evaluate every pending cell on this rank's blocks; returns the failed cells.
+
+    Undecodable photos are recorded per block in the chunk store (read back by `finalize`).
+    """
     from tqdm.auto import tqdm
 
     config = plan.config
@@ -397,16 +415,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     blocks = blocks_of(plan.samples, config.chunk_size)
     mine = [b for b in range(len(blocks)) if b % distributed.world_size() == distributed.rank()]
     groups = group_models(models, plan.device)
-    work = []
-    for group in groups:
-        for b in mine:
-            pending = {}
-            for c in plan.conditions:
-                names = [m.name for m in group.models if (b, c.transform, c.severity, m.name) not in done]
-                if names:
-                    pending[c] = names
-            if pending:
-                work.append((group, b, pending))
+    work = pending_work(groups, mine, plan.conditions, done)
     total = sum(len(blocks[b]) * len(names) for _, b, p in work for names in p.values())
     present = len(relevant_chunks(chunks, mine, plan.conditions, models))
     if present:
@@ -414,7 +423,6 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
         echo(f"resuming: {present} of {needed} chunks already done")
     failed: dict = {}
     batch_sizes = plan.batch_sizes
-    skipped: list[dict] = []
     workers = config.workers if config.workers is not None else default_workers(plan.device)
     desc = f"rank {distributed.rank()}" if distributed.active() else "evaluating"
     bar = tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=total == 0, dynamic_ncols=True, mininterval=1.0)
@@ -442,7 +450,6 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
                     pixels = pixels.to(plan.device, non_blocking=True)
                 if bad:
                     reasons = [{"path": plan.samples[i].id, "reason": r} for i, r in bad]
-                    skipped.extend(reasons)
                     store.write_skipped(b, reasons)
                     if config.strict:
                         raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
@@ -456,7 +463,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
             failed.update(evaluator.failed)
             batch_sizes[group.geometry.key] = evaluator.batch_size
     failed_rows = [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
-    return failed_rows, skipped
+    return failed_rows
 
 
 def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) -> RunResult:
@@ -488,7 +495,7 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         write_manifest(plan.run_dir, manifest, status="running") if distributed.rank() == 0 else None
     echo(f"{len(plan.samples)} photos x {len(plan.conditions)} conditions x {len(models)} models on {plan.device} -> {plan.run_dir}")
     try:
-        failed, skipped = execute(plan, models, timer, echo)
+        failed = execute(plan, models, timer, echo)
     except KeyboardInterrupt:
         restore_sigterm()
         if distributed.rank() == 0:
@@ -496,7 +503,7 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         echo(f"interrupted: finished chunks are kept in {plan.run_dir}/chunks; run the same command again to resume")
         return RunResult(plan.run_dir, EXIT_INTERRUPTED)
     restore_sigterm()
-    failed, skipped = distributed.gather_lists(failed), distributed.gather_lists(skipped)
+    failed = distributed.gather_lists(failed)
     if distributed.rank() != 0:
         distributed.barrier()
         return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, failed=failed)
