@@ -7,7 +7,6 @@ import pandas as pd
 
 from .config import RunConfig
 from .manifest import read_manifest
-from .store import read_records
 
 
 def summarize_run(run_dir: Path, config: RunConfig, report: bool = True) -> pd.DataFrame:
@@ -19,9 +18,10 @@ def summarize_run(run_dir: Path, config: RunConfig, report: bool = True) -> pd.D
         write_report([run_dir], run_dir, baseline=config.baseline)
         return pd.read_csv(run_dir / "summary.csv")
     from .metrics import summarize
+    from .report import read_run_records
 
     manifest = read_manifest(run_dir)
-    records = read_records(run_dir)
+    records = read_run_records(run_dir)
     models = list(manifest["models"])
     summary = summarize(records, manifest["conditions"], baseline=config.baseline or models[0], model_order=models)
     summary.to_csv(run_dir / "summary.csv", index=False)

@@ -37,10 +37,6 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.samples)
 
-    @property
-    def classes(self) -> list[int]:
-        return sorted({s.label for s in self.samples})
-
 
 @lru_cache(maxsize=1)
 def synset_to_index() -> dict[str, int]:
@@ -48,15 +44,6 @@ def synset_to_index() -> dict[str, int]:
     from timm.data import ImageNetInfo
 
     return {name: i for i, name in enumerate(ImageNetInfo().label_names())}
-
-
-@lru_cache(maxsize=1)
-def class_descriptions() -> list[str]:
-    """Human-readable class names, by index."""
-    from timm.data import ImageNetInfo
-
-    info = ImageNetInfo()
-    return [info.index_to_description(i) for i in range(info.num_classes())]
 
 
 def is_image_file(path: Path) -> bool:

@@ -26,7 +26,7 @@ from .rng import PhotoRNG, photo_seed
 from .store import ChunkStore, cells_of, record_schema
 from .timing import StageTimer
 
-EXIT_OK, EXIT_USER, EXIT_FAILED_CONDITIONS, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_FAILED_CONDITIONS, EXIT_INTERRUPTED = 0, 3, 130  # user errors (2) are UserError
 
 
 @dataclass
@@ -343,7 +343,9 @@ def blocks_of(samples: Sequence[Sample], chunk_size: int) -> list[list[int]]:
 
 def _install_sigterm() -> Callable[[], None]:
     """Treat SIGTERM (pre-emption) like Ctrl-C: stop cleanly, keep finished chunks."""
-    if threading_main() is False:
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
         return lambda: None
 
     def handler(signum, frame):
@@ -351,12 +353,6 @@ def _install_sigterm() -> Callable[[], None]:
 
     previous = signal.signal(signal.SIGTERM, handler)
     return lambda: signal.signal(signal.SIGTERM, previous)
-
-
-def threading_main() -> bool:
-    import threading
-
-    return threading.current_thread() is threading.main_thread()
 
 
 def ignore_interrupts(worker_id: int) -> None:
@@ -492,22 +488,26 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         if distributed.rank() == 0:
             check_resumable(plan.run_dir, manifest, force=config.force, echo=echo)
         distributed.barrier()
-        write_manifest(plan.run_dir, manifest, status="running") if distributed.rank() == 0 else None
+        if distributed.rank() == 0:
+            write_manifest(plan.run_dir, manifest, status="running")
     echo(f"{len(plan.samples)} photos x {len(plan.conditions)} conditions x {len(models)} models on {plan.device} -> {plan.run_dir}")
     try:
         failed = execute(plan, models, timer, echo)
     except KeyboardInterrupt:
-        restore_sigterm()
         if distributed.rank() == 0:
             write_manifest(plan.run_dir, manifest, status="interrupted", timings=timer.as_dict())
         echo(f"interrupted: finished chunks are kept in {plan.run_dir}/chunks; run the same command again to resume")
         return RunResult(plan.run_dir, EXIT_INTERRUPTED)
-    restore_sigterm()
-    failed = distributed.gather_lists(failed)
-    if distributed.rank() != 0:
-        distributed.barrier()
-        return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, failed=failed)
-    return finalize(plan, models, manifest, timer, failed, echo)
+    finally:
+        restore_sigterm()
+    try:
+        failed = distributed.gather_lists(failed)
+        if distributed.rank() != 0:
+            distributed.barrier()  # rank 0's finalize ends with the matching barrier
+            return RunResult(plan.run_dir, EXIT_FAILED_CONDITIONS if failed else EXIT_OK, failed=failed)
+        return finalize(plan, models, manifest, timer, failed, echo)
+    finally:
+        distributed.shutdown()
 
 
 def finalize(plan: Plan, models: list[LoadedModel], manifest: dict, timer: StageTimer, failed: list[dict], echo) -> RunResult:

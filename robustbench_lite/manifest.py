@@ -88,10 +88,14 @@ def write_manifest(run_dir: Path, manifest: dict, status: str, timings: dict | N
 
 
 def read_manifest(run_dir: Path) -> dict:
+    """A run folder's manifest.json, or a one-line error."""
     path = Path(run_dir) / "manifest.json"
-    if not path.exists():
+    if not path.is_file():
         raise UserError(f"{run_dir}: no manifest.json (not a robustbench-lite run folder)")
-    return json.loads(path.read_text())
+    try:
+        return json.loads(path.read_text())
+    except (ValueError, OSError) as exc:
+        raise UserError(f"{path}: unreadable manifest ({exc})") from None
 
 
 def result_differences(old: dict, new: dict) -> list[str]:

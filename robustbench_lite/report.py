@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import shutil
 import time
 import warnings
@@ -20,6 +19,7 @@ import pandas as pd
 
 from . import metrics
 from .errors import UserError
+from .manifest import read_manifest
 from .fit import DEFAULT_BOOTSTRAP, RunFit, TableFit, fit_run, fit_table, transform_accuracy
 
 RECORD_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
@@ -48,17 +48,6 @@ class RunData:
 
     def config(self, key: str, default=None):
         return self.manifest.get("config", {}).get(key, default)
-
-
-def read_manifest(run_dir: Path) -> dict:
-    """A run folder's manifest.json, or a one-line error."""
-    path = Path(run_dir) / "manifest.json"
-    if not path.is_file():
-        raise UserError(f"{run_dir}: no manifest.json (not a robustbench-lite run folder)")
-    try:
-        return json.loads(path.read_text())
-    except (ValueError, OSError) as exc:
-        raise UserError(f"{path}: unreadable manifest ({exc})") from None
 
 
 def read_run_records(run_dir: Path) -> pd.DataFrame:

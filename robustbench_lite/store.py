@@ -186,8 +186,3 @@ def cells_of(chunks: Iterable[dict]) -> set[tuple[int, str, int, str]]:
 def _slug(text: str) -> str:
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
     return safe[:40]
-
-
-def read_records(run_dir: Path, columns: Iterable[str] | None = None):
-    """records.parquet as a DataFrame."""
-    return pq.read_table(Path(run_dir) / "records.parquet", columns=list(columns) if columns else None).to_pandas()
