@@ -66,7 +66,8 @@ def repeated_folder(src: Path, dest: Path, photos: int, repeat: int) -> Path:
 def forward_only(models: str, images: int, batch: int, device: str, precision: str) -> float:
     """The bare models over `images` random tensors already in memory, same batch size and dtype."""
     from robustbench_lite.allocator import keep_freed_memory
-    from robustbench_lite.engine import _autocast, resolve_device
+    from robustbench_lite.evaluate import autocast
+    from robustbench_lite.plan import resolve_device
     from robustbench_lite.models import load_model, resolve_models
 
     dev = resolve_device(device)
@@ -76,7 +77,7 @@ def forward_only(models: str, images: int, batch: int, device: str, precision: s
         model = load_model(spec, dev)
         h, w = model.geometry.input_size
         x = torch.rand(batch, 3, h, w, device=dev).contiguous(memory_format=torch.channels_last)
-        with torch.inference_mode(), _autocast(dev, precision):
+        with torch.inference_mode(), autocast(dev, precision):
             model.module(x)  # warm-up
             _sync(dev)
             t0 = time.perf_counter()
@@ -100,7 +101,8 @@ def naive(data: Path, model_name: str, conditions: list, batch: int, device: str
     import torchvision
     from timm.data import create_transform, resolve_data_config
 
-    from robustbench_lite.engine import _autocast, resolve_device
+    from robustbench_lite.evaluate import autocast
+    from robustbench_lite.plan import resolve_device
     from robustbench_lite.models import load_model, resolve_models
     from robustbench_lite.registry import get_transform
     from robustbench_lite.rng import PhotoRNG, photo_seed
@@ -123,7 +125,7 @@ def naive(data: Path, model_name: str, conditions: list, batch: int, device: str
 
         folder = torchvision.datasets.ImageFolder(str(data), transform=per_photo)
         loader = torch.utils.data.DataLoader(folder, batch_size=batch, num_workers=min(8, (os.cpu_count() or 1) - 1) if dev.type == "cuda" else 0)
-        with torch.inference_mode(), _autocast(dev, precision):
+        with torch.inference_mode(), autocast(dev, precision):
             for x, _ in loader:
                 model.module(x.to(dev).contiguous(memory_format=torch.channels_last)).float().softmax(1).topk(5)
         _sync(dev)
@@ -131,7 +133,8 @@ def naive(data: Path, model_name: str, conditions: list, batch: int, device: str
 
 
 def main_throughput(args) -> dict:
-    from robustbench_lite.registry import build_conditions, parse_severities, select_transforms
+    from robustbench_lite.conditions import build_conditions, parse_severities
+    from robustbench_lite.selection import select_transforms
 
     conditions = build_conditions(select_transforms(args.transforms), parse_severities(args.severities))
     work = Path(tempfile.mkdtemp(prefix="rbl-bench-"))
@@ -195,7 +198,7 @@ def synthetic_folder(dest: Path, photos: int, size: int = 96) -> Path:
     import numpy as np
     from PIL import Image
 
-    from robustbench_lite.data import synset_to_index
+    from robustbench_lite.imagenet import synset_to_index
 
     synsets = list(synset_to_index())[:100]
     rng = np.random.default_rng(0)

@@ -1,19 +1,25 @@
-"""robustbench-lite: how fickle is an ImageNet classifier under simple, human-harmless transforms."""
+"""robustbench-lite: how fickle is an ImageNet classifier under simple, human-harmless transforms.
+
+This face is the plug-in side (what a transform author imports: `register_transform`, `PhotoRNG`)
+plus `__version__`; `robustbench_lite.run(...)` is the Python API. Each loads on first use, so
+importing the package (for `--help`, say) costs nothing.
+"""
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from .version import __version__
 
-from .registry import register_transform  # noqa: E402  (light: no torch model code)
-
-
-def run(**options):
-    """Run a benchmark from Python; returns the summary as a pandas DataFrame.
-
-    Takes the same options as `robustbench-lite run` (e.g. `data=`, `models=`, `transforms=`).
-    """
-    from .api import run as _run
-
-    return _run(**options)
+_LAZY = {"register_transform": "registry", "PhotoRNG": "rng", "run": "api"}
 
 
-__all__ = ["register_transform", "run", "__version__"]
+def __getattr__(name: str):
+    """Load `register_transform` (registry), `PhotoRNG` (rng) or `run` (api) when first asked for."""
+    if name not in _LAZY:
+        raise AttributeError(f"module 'robustbench_lite' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+__all__ = ["register_transform", "PhotoRNG", "run", "__version__"]

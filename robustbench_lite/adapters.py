@@ -10,7 +10,7 @@ import ast
 import inspect
 import os
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -18,39 +18,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .errors import ConditionFailed, UserError
-from .registry import TransformSpec, get_transform, register_transform
+from .registry import TransformSpec, add_transform, source_of
 from .rng import PhotoRNG
 
 PREFIXES = {"albu": "albumentations", "tv": "torchvision"}
-_OPENING, _CLOSING = "([{", ")]}"
-
-
-def split_transform_tokens(text: str) -> list[str]:
-    """Split `--transforms` text on commas outside brackets and quotes; blanks are dropped.
-
-    `"greyscale,albu:GaussNoise(std_range=(0.2, 0.2))"` -> `["greyscale", "albu:GaussNoise(...)"]`.
-    """
-    tokens, current, depth, quote = [], [], 0, ""
-    for char in text:
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif char in _OPENING:
-            depth += 1
-        elif char in _CLOSING:
-            depth -= 1
-            if depth < 0:
-                raise UserError(f"--transforms {text!r}: unbalanced {char!r}")
-        elif char == "," and depth == 0:
-            tokens.append("".join(current).strip())
-            current = []
-            continue
-        current.append(char)
-    if depth or quote:
-        raise UserError(f"--transforms {text!r}: unclosed bracket or quote")
-    tokens.append("".join(current).strip())
-    return [t for t in tokens if t]
 
 
 def is_adapter_spec(token: str) -> bool:
@@ -243,17 +214,6 @@ def register_spec_transform(spec: str) -> TransformSpec:
     apply = _albumentations_apply(transform) if parsed.library == "albumentations" else _torchvision_apply(transform)
     fn = _per_photo(name, apply)
     description = f"{parsed.library} {name.partition(':')[2]}, per photo on CPU (resized back if it changes the size)"
-    register_transform(
-        name,
-        family=parsed.library,
-        severities=(1.0,),
-        description=description,
-        params={"level": "single level: the spec fixes every argument", "applied": repr(transform)},
-        version=f"{parsed.library}=={version}",
-    )(fn)
-    return get_transform(name)
-
-
-def register_adapter_tokens(tokens: Iterable[str]) -> list[str]:
-    """Register every `albu:`/`tv:` token and return the tokens with those replaced by registry names."""
-    return [register_spec_transform(t).name if is_adapter_spec(t) else t for t in tokens]
+    params = {"level": "single level: the spec fixes every argument", "applied": repr(transform)}
+    return add_transform(TransformSpec(name, parsed.library, (1.0,), fn, description, params,
+                                       f"{parsed.library}=={version}", source_of(fn), kind="per_photo"))

@@ -1,28 +1,149 @@
-"""After the records: the summary (always) and the full report (unless --no-report)."""
+"""The analysis: run folders -> every table (summary, family summary, McNemar pairs, ranking, fits).
+
+Reads records through the store and manifests through the manifest module; knows nothing of how
+records were made. Plots and the report are drawn from its `Analysis`.
+"""
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 import pandas as pd
 
-from .config import RunConfig
-from .manifest import read_manifest
+from .conditions import condition_key
+from .errors import UserError
+from .fit import DEFAULT_BOOTSTRAP, RunFit, TableFit, fit_run
+from .manifest import comparable, read_manifest
+from .metrics import family_summary, model_ranking, pairwise_mcnemar, summarize
+from .store import read_records
 
 
-def summarize_run(run_dir: Path, config: RunConfig, report: bool = True) -> pd.DataFrame:
-    """Write summary.csv (and, with `report`, every table, plot and report file); return the summary."""
-    run_dir = Path(run_dir)
-    if report:
-        from .report import write_report
+@dataclass
+class RunData:
+    """One or several run folders merged: their records, conditions, models and manifests."""
 
-        write_report([run_dir], run_dir, baseline=config.baseline)
-        return pd.read_csv(run_dir / "summary.csv")
-    from .metrics import summarize
-    from .report import read_run_records
+    run_dirs: list[Path]
+    records: pd.DataFrame
+    manifests: list[dict]
+    conditions: list[dict]
+    models: list[str]
+    notes: list[str] = field(default_factory=list)
 
-    manifest = read_manifest(run_dir)
-    records = read_run_records(run_dir)
-    models = list(manifest["models"])
-    summary = summarize(records, manifest["conditions"], baseline=config.baseline or models[0], model_order=models)
-    summary.to_csv(run_dir / "summary.csv", index=False)
+    @property
+    def manifest(self) -> dict:
+        return self.manifests[0]
+
+    def config(self, key: str, default=None):
+        return self.manifest.get("config", {}).get(key, default)
+
+
+def _condition_set(manifest: dict) -> dict[str, float]:
+    return {condition_key(c["transform"], c["severity"]): c.get("level")
+            for c in manifest.get("conditions", [])}
+
+
+def _check_same_setup(first: tuple[Path, dict], other: tuple[Path, dict]) -> None:
+    """Refuse to merge runs whose results are not comparable or whose conditions differ, naming why."""
+    (dir_a, a), (dir_b, b) = first, other
+    diffs = comparable(a, b, same_store=False)
+    if diffs:
+        raise UserError(f"cannot merge {dir_a} and {dir_b}: {'; '.join(diffs)}")
+    ca, cb = _condition_set(a), _condition_set(b)
+    if ca != cb:
+        only_a, only_b = sorted(set(ca) - set(cb)), sorted(set(cb) - set(ca))
+        levels = sorted(k for k in set(ca) & set(cb) if ca[k] != cb[k])
+        parts = ([f"only in {dir_a}: {', '.join(only_a)}"] if only_a else []) + \
+                ([f"only in {dir_b}: {', '.join(only_b)}"] if only_b else []) + \
+                ([f"levels differ for {', '.join(levels)}"] if levels else [])
+        raise UserError(f"cannot merge {dir_a} and {dir_b}: different conditions ({'; '.join(parts)})")
+
+
+def load_runs(run_dirs: Sequence[Path | str], manifests: Sequence[dict] | None = None) -> RunData:
+    """Read and merge run folders (comparable results and the same conditions, else a UserError).
+
+    A model found in several folders is taken from the first one that has it. `manifests` stands
+    in for the folders' manifest.json files (a run being finished passes its own, not yet written).
+    """
+    dirs = [Path(d) for d in run_dirs]
+    if not dirs:
+        raise UserError("no run folder given")
+    manifests = list(manifests) if manifests is not None else [read_manifest(d) for d in dirs]
+    for d, m in zip(dirs[1:], manifests[1:]):
+        _check_same_setup((dirs[0], manifests[0]), (d, m))
+    frames, models, notes = [], [], []
+    for d, m in zip(dirs, manifests):
+        records = read_records(d)
+        present = list(dict.fromkeys(list(m.get("models", {})) + list(records["model"].unique())))
+        repeated = [name for name in present if name in models]
+        if repeated:
+            notes.append(f"{', '.join(repeated)} also in {d}: kept the earlier run's records")
+            records = records.loc[~records["model"].isin(repeated)]
+        models += [name for name in present if name not in models and (records["model"] == name).any()]
+        frames.append(records)
+    records = pd.concat(frames, ignore_index=True)
+    if records.empty:
+        raise UserError(f"{', '.join(map(str, dirs))}: the records are empty")
+    return RunData(dirs, records, manifests, manifests[0].get("conditions", []), models, notes)
+
+
+@dataclass
+class Analysis:
+    """Every table of a report, computed from records."""
+
+    data: RunData
+    baseline: str | None
+    summary: pd.DataFrame
+    family: pd.DataFrame
+    pairwise: pd.DataFrame
+    ranking: pd.DataFrame
+    fit: RunFit
+    reference: TableFit | None
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+def analyse(data: RunData, baseline: str | None = None, scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP,
+            seed: int | None = None, reference: TableFit | None = None) -> Analysis:
+    """Summary, family summary, McNemar pairs, ranking and the reproducibility fits of merged runs.
+
+    The CE baseline is `baseline`, else the run's configured one, else its first model.
+    """
+    baseline = baseline or data.config("baseline") or data.models[0]
+    if baseline not in data.models:
+        raise UserError(f"baseline model {baseline!r} is not in the run; models: {', '.join(data.models)}")
+    clock, seconds = time.perf_counter(), {}
+    summary = summarize(data.records, data.conditions, baseline, data.models)
+    family = family_summary(summary, baseline)
+    ranking = model_ranking(summary, baseline)
+    seconds["metrics"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    pairwise = pairwise_mcnemar(data.records, data.models, data.conditions)
+    seconds["pairwise"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    seed = int(data.config("seed", 0) or 0) if seed is None else seed
+    run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed)
+    seconds["fit"] = time.perf_counter() - clock
+    er = run_fit.effective.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
+    ranking = ranking.join(er, on="model")
+    return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, seconds)
+
+
+def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
+    tables = {
+        "summary": result.summary, "family_summary": result.family, "pairwise": result.pairwise,
+        "fit": result.fit.lines, "effective_robustness": result.fit.effective,
+    }
+    written = {}
+    for name, frame in tables.items():
+        written[name] = out_dir / f"{name}.csv"
+        frame.to_csv(written[name], index=False)
+    return written
+
+
+def write_summary(data: RunData, out_dir: Path, baseline: str | None = None) -> pd.DataFrame:
+    """summary.csv alone (a run without --report), from loaded runs; returns it."""
+    baseline = baseline or data.config("baseline") or data.models[0]
+    summary = summarize(data.records, data.conditions, baseline=baseline, model_order=data.models)
+    summary.to_csv(Path(out_dir) / "summary.csv", index=False)
     return summary

@@ -1,11 +1,13 @@
 """The Python API: `robustbench_lite.run(...)` for notebooks."""
 from __future__ import annotations
 
+import pandas as pd
+
 from .config import RunConfig
 from .errors import UserError
 
 
-def run(**options):
+def run(**options) -> pd.DataFrame:
     """Run a benchmark with the CLI's options as keywords; returns summary.csv as a DataFrame.
 
     Example: `run(data="../shared/data/imagenet-sample", models="efficientnet_lite0", limit=50)`.
@@ -13,12 +15,7 @@ def run(**options):
     """
     from .engine import run_benchmark
 
-    if "batch_size" in options:
-        options["batch_size"] = str(options["batch_size"])
-    for key in ("models", "transforms", "severities", "classes"):
-        if isinstance(options.get(key), (list, tuple)):
-            options[key] = ",".join(str(v) for v in options[key])
-    result = run_benchmark(RunConfig.from_dict(options))
+    result = run_benchmark(RunConfig.from_dict(options, origin="robustbench_lite.run()"))
     if result.exit_code == 130:
         raise KeyboardInterrupt
     if result.summary is None:

@@ -36,7 +36,7 @@ def cli() -> None:
 RUN_OPTIONS = [
     click.option("--data", help="Folder of synset subfolders (any class subset), a flat ImageNet val folder with its ground-truth file, or 'imagenet-sample' (downloaded once).  [default: imagenet-sample]  e.g. --data ~/imagenet/val"),
     click.option("--models", help="Comma-separated: packaged names and wildcards (efficientnet_lite*), timm:NAME or timm:PATTERN (hub weights), ARCH@PATH (local .pth/.safetensors).  [default: efficientnet_lite*]  e.g. --models efficientnet_lite0,timm:resnet50"),
-    click.option("--transforms", help="Comma-separated families or transform names, 'none' for clean only, albu:Class(args) or tv:Class(args).  [default: greyscale,outlines,borders,distortions]  e.g. --transforms greyscale,rotate"),
+    click.option("--transforms", help="Comma-separated families or transform names, 'none' for clean only, albu:Class(args) or tv:Class(args); -NAME leaves a family or transform out.  [default: greyscale,outlines,borders,distortions]  e.g. --transforms greyscale,rotate or --transforms corruptions,-glass_blur"),
     click.option("--severities", help="Level numbers to run (1-based).  [default: all]  e.g. --severities 1,3,5"),
     click.option("--limit", type=int, help="Evaluate N photos, spread evenly over classes in a fixed order (independent of --seed).  e.g. --limit 200"),
     click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
@@ -153,7 +153,7 @@ def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: 
         return
     width = max((len(s.name) for s in specs), default=4)
     for s in specs:
-        levels = ", ".join(f"{v:g}" for v in s.severities)
+        levels = ", ".join(f"{v:g}" for v in s.levels)
         click.echo(f"{s.family:<13} {s.name:<{width}}  [{levels}]  {s.description}")
     click.echo(f"{len(specs)} transforms in {len({s.family for s in specs})} families", err=True)
 
@@ -225,11 +225,10 @@ def demo_command(ctx: click.Context, photos: int, severities: str, out: str) -> 
 
 
 def _register_analysis_commands() -> None:
-    try:
-        from .cli_analysis import fit_command, report_command
-    except ImportError:  # pragma: no cover - analysis layer not installed
-        return
+    from .cli_analysis import fit_command, reference_command, report_command
+
     cli.add_command(fit_command, "fit")
+    cli.add_command(reference_command, "reference")
     cli.add_command(report_command, "report")
 
 

@@ -77,7 +77,7 @@ def _print_table(result: TableFit) -> None:
 
 
 @click.command("fit")
-@click.argument("csv", type=click.Path(path_type=Path))
+@click.argument("csv", type=click.Path(path_type=Path), required=False)
 @click.option("--x", "x", default="clean_top1", show_default=True, help="Column of clean accuracies.")
 @click.option("--y", "y", default="shifted_top1", show_default=True, help="Column of shifted accuracies.")
 @click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True,
@@ -85,16 +85,39 @@ def _print_table(result: TableFit) -> None:
 @click.option("--where", default=None, help="pandas query selecting the rows to fit (default: all), "
                                             "e.g. \"use_for_line_fit == 1\".")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def fit_command(csv: Path, x: str, y: str, scale: str, where: str | None, fmt: str) -> None:
+@click.option("--population", type=click.Choice(["testbed"]), default=None,
+              help="Instead of CSV: the bundled published population (imagenet-testbed, 338 models).")
+@click.option("--shift", default=None, help="With --population: the setting to plot against clean val, a natural "
+                                            "shift (imagenetv2-matched-frequency, imagenet-sketch, imagenet-r, objectnet) "
+                                            "or a mapped condition (greyscale@5, fog@3; `robustbench-lite reference --list`).")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="With --population: write the figure (PNG or PDF) to this file.")
+def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None, fmt: str, population: str | None,
+                shift: str | None, out: Path | None) -> None:
     """Fit the linear reproducibility line on any table of accuracies (percent or fractions).
 
     Rows at 0 or 100 % are left out of probit/logit fits and counted. Effective robustness is
-    given for every row, in the table's unit.
+    given for every row, in the table's unit. With --population testbed --shift NAME it draws
+    Recht et al.'s plot of the published population instead (y = x dashed, the models, the
+    testbed's line with its bootstrap band, axes in percent).
 
     \b
-    Example:
+    Examples:
       robustbench-lite fit testbed.csv --scale logit --where "use_for_line_fit == 1" --format json
+      robustbench-lite fit --population testbed --shift imagenetv2-matched-frequency -o fickle.png
     """
+    from .errors import UserError
+
+    if population is not None:
+        if csv is not None or shift is None or out is None:
+            raise UserError("fit --population takes --shift NAME and -o FILE, and no CSV")
+        from .population_plot import draw_population_figure
+
+        drawn = draw_population_figure(shift, out, scale="probit" if scale == "probit" else "logit")
+        click.echo(f"wrote {out}: {drawn}")
+        return
+    if csv is None:
+        raise UserError("fit needs a CSV of accuracies, or --population testbed --shift NAME -o FILE")
     from .fit import fit_table
 
     result = fit_table(csv, x, y, scale, where)
@@ -142,3 +165,46 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path
                            reference_where=reference_where)
     click.echo(f"wrote {written['html']}")
     click.echo(f"wrote {written['markdown']}")
+
+
+@click.command("reference")
+@click.argument("condition", required=False)
+@click.option("--scale", type=click.Choice(["logit", "probit"]), default="logit", show_default=True,
+              help="Axis scale of the published line (the testbed fits on logit).")
+@click.option("--corruption-protocol", type=click.Choice(["native", "imagenet-c"]), default="native",
+              show_default=True, help="ImageNet-C line: corrupted in memory (native) or the released JPEGs (on disk).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="json prints only the line's JSON object on stdout.")
+@click.option("--list", "list_all", is_flag=True, help="List every condition that has a published counterpart.")
+def reference_command(condition: str | None, scale: str, corruption_protocol: str, fmt: str, list_all: bool) -> None:
+    """The published line a condition's models are placed against (imagenet-testbed population).
+
+    \b
+    Examples:
+      robustbench-lite reference greyscale@5 --format json
+      robustbench-lite reference fog@3 --corruption-protocol imagenet-c
+      robustbench-lite reference --list
+    """
+    from .errors import UserError
+    from .references import mapping_table, reference_line
+
+    if list_all:
+        table = mapping_table(corruption_protocol)
+        if fmt == "json":
+            click.echo(table.to_json(orient="records"))
+        else:
+            for row in table.itertuples():
+                flag = "  (indicative)" if row.indicative else ""
+                click.echo(f"{row.condition:<34} testbed:{row.column:<40} x: {row.clean_column}{flag}")
+        return
+    if condition is None:
+        raise UserError("reference needs a CONDITION (e.g. greyscale@5) or --list")
+    line = reference_line(condition, scale, corruption_protocol)
+    if fmt == "json":
+        click.echo(json.dumps(line.as_json()))
+        return
+    sign = "-" if line.intercept < 0 else "+"
+    click.echo(f"{condition}: testbed:{line.column} (x: {line.clean_column}), n = {line.n} line-fit models")
+    click.echo(f"{scale}(shifted) = {line.slope:.10f} * {scale}(clean) {sign} {abs(line.intercept):.10f}")
+    if line.indicative:
+        click.echo(f"indicative: {line.note}")

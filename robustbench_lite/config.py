@@ -1,6 +1,12 @@
-"""A run's configuration: every CLI option as a field, loadable from TOML, round-tripped in the manifest."""
+"""A run's configuration: every run option as a field, and the one normaliser of options.
+
+The CLI, a TOML file, the Python API and a manifest's `config` all pass through `normalise_options`,
+so a value means the same wherever it was written.
+"""
 from __future__ import annotations
 
+import difflib
+import json
 import sys
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -42,19 +48,68 @@ class RunConfig:
     report: bool = True
     dry_run: bool = False
 
-    # options that change results (a resumed run must agree on these)
-    RESULT_KEYS = ("data", "seed", "restrict_logits", "limit", "classes")
-
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> "RunConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise UserError(f"unknown config key(s): {', '.join(unknown)} (keys are the run options, e.g. batch_size)")
-        return cls(**values)
+    def from_dict(cls, values: dict[str, Any], origin: str = "options") -> "RunConfig":
+        """A config from options of any origin (normalised and checked by `normalise_options`)."""
+        return cls(**normalise_options(values, origin))
+
+
+OPTION_NAMES = tuple(f.name for f in fields(RunConfig))
+LIST_TEXT = ("models", "transforms", "severities", "classes")  # a list or a comma-separated string
+PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
+INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
+BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
+TEXT = ("data", "out", "device", "precision", "baseline")
+
+
+def _unknown_key(key: str, origin: str) -> UserError:
+    close = difflib.get_close_matches(key, OPTION_NAMES, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else " (keys are the run options, e.g. batch_size)"
+    return UserError(f"{origin}: unknown option {key!r}{hint}")
+
+
+def _integer(key: str, value: Any, origin: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"{origin}: {key} must be a whole number, not {value!r}")
+    smallest = INTEGERS[key]
+    if smallest is not None and value < smallest:
+        raise UserError(f"{origin}: {key} must be at least {smallest}, not {value}")
+    return value
+
+
+def normalise_options(values: dict[str, Any], origin: str = "options") -> dict[str, Any]:
+    """Options as RunConfig fields: '-' as '_', lists joined, types checked (one-line UserErrors)."""
+    out: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in OPTION_NAMES:
+            raise _unknown_key(str(raw_key), origin)
+        if key in LIST_TEXT and isinstance(value, (list, tuple)):
+            value = ",".join(str(v) for v in value)
+        elif key in PATH_LISTS:
+            value = [value] if isinstance(value, (str, Path)) else list(value or [])
+            value = [str(v) for v in value]
+        elif key == "batch_size":
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise UserError(f"{origin}: batch_size must be a number or 'auto', not {value!r}")
+            value = str(value)
+        elif key in INTEGERS:
+            value = _integer(key, value, origin)
+        elif key in BOOLEANS:
+            if not isinstance(value, bool):
+                raise UserError(f"{origin}: {key} must be true or false, not {value!r}")
+        if key in LIST_TEXT + TEXT and value is not None and not isinstance(value, str):
+            if key == "severities" and isinstance(value, int) and not isinstance(value, bool):
+                value = str(value)
+            else:
+                raise UserError(f"{origin}: {key} must be text, not {value!r}")
+        out[key] = value
+    return out
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -64,11 +119,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not path.exists():
         raise UserError(f"--config {path}: no such file")
     if path.suffix == ".json":
-        import json
-
         try:
             values = json.loads(path.read_text())["config"]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             raise UserError(f"--config {path}: not a robustbench-lite manifest.json") from None
         values = {k: v for k, v in values.items() if k not in ("out", "force", "dry_run")}
     else:
@@ -77,14 +130,4 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"--config {path}: not valid TOML ({exc})") from None
         values = values.get("run", values)
-    normalised = {k.replace("-", "_"): v for k, v in values.items()}
-    for key in ("plugin", "plugin_dir"):
-        if isinstance(normalised.get(key), str):
-            normalised[key] = [normalised[key]]
-    for key in ("models", "transforms", "severities", "classes"):
-        if isinstance(normalised.get(key), list):
-            normalised[key] = ",".join(str(v) for v in normalised[key])
-    if "batch_size" in normalised:
-        normalised["batch_size"] = str(normalised["batch_size"])
-    RunConfig.from_dict(normalised)  # validates the keys
-    return normalised
+    return normalise_options(values, f"--config {path}")

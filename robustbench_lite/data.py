@@ -4,11 +4,11 @@ from __future__ import annotations
 import csv
 import os
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Sequence
 
 from .errors import UserError
+from .imagenet import synset_to_index
 
 IMAGE_EXTENSIONS = frozenset(
     ".jpg .jpeg .jpe .jfif .png .bmp .gif .tif .tiff .webp .ppm .pgm .pbm .pnm .avif .qoi .tga".split()
@@ -36,14 +36,6 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.samples)
-
-
-@lru_cache(maxsize=1)
-def synset_to_index() -> dict[str, int]:
-    """ImageNet-1k synset (e.g. 'n01440764') -> canonical class index, from timm."""
-    from timm.data import ImageNetInfo
-
-    return {name: i for i, name in enumerate(ImageNetInfo().label_names())}
 
 
 def is_image_file(path: Path) -> bool:
@@ -144,28 +136,6 @@ def open_dataset(spec: str | Path) -> Dataset:
     if not dataset.samples:
         raise UserError(f"--data {text}: no photos found (expected <synset>/<photo>.JPEG files)")
     return dataset
-
-
-def parse_classes(text: str | Sequence[str] | None) -> set[int] | None:
-    """`--classes n01440764,n01484850` or `0,2,4` or `0-99` -> set of class indices."""
-    if text is None or text == "":
-        return None
-    items = text.split(",") if isinstance(text, str) else list(text)
-    index = synset_to_index()
-    chosen: set[int] = set()
-    for item in (i.strip() for i in items):
-        if not item:
-            continue
-        if item in index:
-            chosen.add(index[item])
-        elif "-" in item and item.replace("-", "").isdigit():
-            lo, hi = (int(v) for v in item.split("-", 1))
-            chosen.update(range(lo, hi + 1))
-        elif item.isdigit() and int(item) < 1000:
-            chosen.add(int(item))
-        else:
-            raise UserError(f"--classes: {item!r} is neither an ImageNet synset nor a class index 0-999")
-    return chosen
 
 
 def spread_over_classes(samples: Iterable[Sample]) -> list[Sample]:

@@ -77,7 +77,7 @@ def download(url: str, dest: Path, sha256: str | None = None, chunk: int = 1 << 
 
 def lay_out_sample_archive(archive: Path, dest: Path, expected_photos: int) -> Path:
     """Unpack `<synset>_<name>.JPEG` files into `<synset>/` folders; atomic via a temporary folder."""
-    from .data import synset_to_index
+    from .imagenet import synset_to_index
 
     index = synset_to_index()
     dest.parent.mkdir(parents=True, exist_ok=True)

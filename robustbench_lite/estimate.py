@@ -24,10 +24,11 @@ def seconds_per_image(model: torch.nn.Module, size: tuple[int, int], device: tor
 
 def describe_plan(plan) -> str:
     """Photos x conditions x models, the forward passes that makes, and how long that should take."""
-    from timm.data import resolve_data_config
     import timm
 
-    n, c, m = len(plan.samples), len(plan.conditions), len(plan.model_specs)
+    from .models.preprocessing import resolve_preprocessing
+
+    n, c, m = len(plan.samples), len(plan.conditions), len(plan.model_entries)
     lines = [
         f"dry run: {n} photos x {c} conditions x {m} models = {n * c * m:,} forward passes on {plan.device}",
         f"  data: {plan.dataset_info['root']} ({plan.dataset_info['n_classes']} classes)",
@@ -35,14 +36,14 @@ def describe_plan(plan) -> str:
         f"  output: {plan.run_dir}",
     ]
     total = 0.0
-    for spec in plan.model_specs:
-        if not timm.is_model(spec.arch):
-            lines.append(f"  {spec.name}: unknown architecture {spec.arch!r}")
+    for entry in plan.model_entries:
+        if not timm.is_model(entry.arch):
+            lines.append(f"  {entry.name}: unknown architecture {entry.arch!r}")
             continue
-        model = timm.create_model(spec.arch, pretrained=False)
-        cfg = resolve_data_config({}, model=model)
-        per_image = seconds_per_image(model, tuple(cfg["input_size"][1:]), plan.device)
+        model = timm.create_model(entry.arch, pretrained=False)
+        size = resolve_preprocessing(model).geometry.input_size
+        per_image = seconds_per_image(model, size, plan.device)
         total += per_image * n * c
-        lines.append(f"  {spec.name}: {1 / per_image:,.0f} images/s -> {per_image * n * c / 60:.1f} min")
+        lines.append(f"  {entry.name}: {1 / per_image:,.0f} images/s -> {per_image * n * c / 60:.1f} min")
     lines.append(f"estimated time: {total / 60:.1f} min (model forward passes; decoding and transforms add a little)")
     return "\n".join(lines)

@@ -18,7 +18,8 @@ import pandas as pd
 from scipy import special
 
 from .errors import UserError
-from .metrics import condition_key, condition_rank, condition_table, correctness_cube
+from .conditions import condition_key, condition_rank, condition_table
+from .metrics import correctness_cube
 
 MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 1000
@@ -51,13 +52,13 @@ def scale_name(scale: str) -> str:
     return name
 
 
-def transform_accuracy(p, scale: str) -> np.ndarray:
+def scale_accuracy(p, scale: str) -> np.ndarray:
     """f(p) for accuracies p given as fractions (+-inf at 0 and 1 for probit and logit)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return SCALES[scale_name(scale)][0](np.asarray(p, dtype=float))
 
 
-def inverse_accuracy(z, scale: str) -> np.ndarray:
+def unscale_accuracy(z, scale: str) -> np.ndarray:
     """f^-1(z): back from the fit's scale to accuracy as a fraction."""
     return SCALES[scale_name(scale)][1](np.asarray(z, dtype=float))
 
@@ -108,14 +109,14 @@ class LineFit:
 
     def predict(self, clean) -> np.ndarray:
         """The line's shifted accuracy (fraction) at clean accuracies given as fractions."""
-        return inverse_accuracy(self.slope * transform_accuracy(clean, self.scale) + self.intercept, self.scale)
+        return unscale_accuracy(self.slope * scale_accuracy(clean, self.scale) + self.intercept, self.scale)
 
 
 def fit_line(clean, shifted, scale: str = "probit", noun: str = "models") -> LineFit:
     """Fit f(shifted) on f(clean), accuracies as fractions; points at 0 or 1 (infinite under
     probit/logit) or missing are left out and counted in `n_excluded`."""
     scale = scale_name(scale)
-    fx, fy = transform_accuracy(clean, scale), transform_accuracy(shifted, scale)
+    fx, fy = scale_accuracy(clean, scale), scale_accuracy(shifted, scale)
     slope, intercept, r2, n = line_stats(fx, fy)
     n, n_excluded = int(n), int(len(fx) - n)
     status = "ok" if n >= MIN_MODELS else unavailable(n, n_excluded, noun)
@@ -196,7 +197,7 @@ def fit_table(table: pd.DataFrame | str | Path, x: str = "clean_top1", y: str = 
                      f"(infinite on the {scale} scale)")
     if not line.available:
         raise UserError(f"cannot fit {y} on {x}: {line.status}")
-    fx, fy = transform_accuracy(clean, scale), transform_accuracy(shifted, scale)
+    fx, fy = scale_accuracy(clean, scale), scale_accuracy(shifted, scale)
     rows = frame.copy()
     rows["in_fit"] = chosen & np.isfinite(fx) & np.isfinite(fy)
     rows["predicted"] = unit_factor * line.predict(clean)
@@ -330,7 +331,7 @@ def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: s
     x, y = point["clean"], point[t.key]
     has = np.isfinite(x) & np.isfinite(y)
     line = fit_line(x[has], y[has], scale)
-    fx_b, fy_b = transform_accuracy(boot["clean"], scale), transform_accuracy(boot[t.key], scale)
+    fx_b, fy_b = scale_accuracy(boot["clean"], scale), scale_accuracy(boot[t.key], scale)
     fx_b[:, ~has], fy_b[:, ~has] = np.nan, np.nan
     slope_b, intercept_b, r2_b, _ = line_stats(fx_b, fy_b)
     if not line.available:
@@ -350,9 +351,9 @@ def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: s
     if line.available:
         er = 100 * effective_robustness(x, y, line)
         with np.errstate(invalid="ignore", over="ignore"):
-            pred_b = inverse_accuracy(slope_b[:, None] * fx_b + intercept_b[:, None], scale)
+            pred_b = unscale_accuracy(slope_b[:, None] * fx_b + intercept_b[:, None], scale)
         er_low, er_high = _interval(100 * (boot[t.key] - pred_b), ci)
-        in_fit = np.isfinite(transform_accuracy(x, scale)) & np.isfinite(transform_accuracy(y, scale))
+        in_fit = np.isfinite(scale_accuracy(x, scale)) & np.isfinite(scale_accuracy(y, scale))
         er_rows = [{**ident, "model": m, "clean_top1": 100 * x[i], "top1": 100 * y[i],
                     "predicted_top1": 100 * float(line.predict(x[i])), "effective_robustness": er[i],
                     "er_low": er_low[i], "er_high": er_high[i], "in_fit": bool(in_fit[i])}

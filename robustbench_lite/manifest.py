@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__
 from .errors import UserError
 from .store import atomic_write_json
+from .version import __version__
 
 
 def fingerprint_samples(samples: Sequence) -> str:
@@ -40,7 +40,7 @@ def versions() -> dict[str, str]:
 
 def build_manifest(plan, models) -> dict:
     """The manifest of a planned run (status and results are added as it goes)."""
-    specs = {s.name: s for s in plan.specs}
+    specs = {s.name: s for s in plan.transforms}
     conditions = []
     for c in plan.conditions:
         spec = specs.get(c.transform)
@@ -65,7 +65,7 @@ def build_manifest(plan, models) -> dict:
         "dataset": plan.dataset_info,
         "chunk_size": plan.config.chunk_size,
         "models": {m.name: m.describe() for m in models},
-        "transforms": {s.name: s.as_dict() for s in plan.specs},
+        "transforms": {s.name: s.as_dict() for s in plan.transforms},
         "conditions": conditions,
         "skipped": [],
         "failed": [],
@@ -98,20 +98,26 @@ def read_manifest(run_dir: Path) -> dict:
         raise UserError(f"{path}: unreadable manifest ({exc})") from None
 
 
-def result_differences(old: dict, new: dict) -> list[str]:
-    """What differs between two manifests in anything that changes results (not in what is added)."""
+def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
+    """What differs between two runs' manifests in anything that changes their results: the one rule.
+
+    Empty when their records may be mixed. Resume (`same_store`, chunks written into one folder)
+    also needs the same chunk layout, record columns and tool version; a report merging separate
+    run folders does not. Models and transforms only one of them has are additions, not differences.
+    """
     diffs = []
     old_config, new_config = old.get("config", {}), new.get("config", {})
-    for key in ("seed", "restrict_logits", "save_logits"):
+    keys = ("seed", "restrict_logits") + (("save_logits",) if same_store else ())
+    for key in keys:
         if old_config.get(key) != new_config.get(key):
-            diffs.append(f"{key}: {old_config.get(key)!r} -> {new_config.get(key)!r}")
+            diffs.append(f"{key} {old_config.get(key)!r} vs {new_config.get(key)!r}")
     if _precision(old) != _precision(new):
-        diffs.append(f"precision: {_precision(old)} -> {_precision(new)}")
+        diffs.append(f"precision {_precision(old)} vs {_precision(new)}")
     old_print, new_print = old.get("dataset", {}).get("fingerprint"), new.get("dataset", {}).get("fingerprint")
     if old_print != new_print:
-        diffs.append(f"dataset fingerprint: {old_print} -> {new_print} (other photos, --limit or --classes)")
-    if old.get("chunk_size") != new.get("chunk_size"):
-        diffs.append(f"chunk_size: {old.get('chunk_size')} -> {new.get('chunk_size')}")
+        diffs.append(f"dataset fingerprint {old_print} vs {new_print} (other photos, --limit or --classes)")
+    if same_store and old.get("chunk_size") != new.get("chunk_size"):
+        diffs.append(f"chunk_size {old.get('chunk_size')} vs {new.get('chunk_size')}")
     old_models, new_models = old.get("models", {}), new.get("models", {})
     for name in sorted(set(old_models) & set(new_models)):
         a, b = old_models[name], new_models[name]
@@ -125,8 +131,8 @@ def result_differences(old: dict, new: dict) -> list[str]:
         for field in ("severities", "params", "version"):
             if a.get(field) != b.get(field):
                 diffs.append(f"transform {name}: {field} changed")
-    if old.get("version") != new.get("version"):
-        diffs.append(f"robustbench-lite version: {old.get('version')} -> {new.get('version')}")
+    if same_store and old.get("version") != new.get("version"):
+        diffs.append(f"robustbench-lite version {old.get('version')} vs {new.get('version')}")
     return diffs
 
 
@@ -155,7 +161,7 @@ def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         raise UserError(f"--out {run_dir}: its manifest.json is unreadable ({exc}); use another --out or --force to start afresh") from None
-    diffs = result_differences(old, manifest)
+    diffs = comparable(old, manifest)
     if diffs:
         raise UserError(f"--out {run_dir} holds a run that differs in: {'; '.join(diffs)}; use another --out or --force to start afresh")
     # keep models and conditions evaluated earlier in the manifest, so the merged records are described

@@ -20,6 +20,8 @@ import numpy as np
 import pandas as pd
 from scipy import special  # scipy.stats would cost half a second to import
 
+from .conditions import condition_key, condition_rank, condition_table, order_rows
+
 Z95 = float(special.ndtri(0.975))
 ECE_BINS = 15
 NLL_EPS = 1e-12
@@ -167,35 +169,6 @@ def corruption_error(errors, baseline_errors) -> float:
 
 # ---------------------------------------------------------------- tables from records
 
-def prepare_records(records: pd.DataFrame) -> pd.DataFrame:
-    """Records with a `top1` class column (from `top5[0]` when absent) and booleans as bool."""
-    out = records
-    if "top1" not in out.columns:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        out = out.assign(top1=pc.list_element(pa.array(out["top5"]), 0).to_numpy(zero_copy_only=False))
-    return out.assign(correct1=out["correct1"].astype(bool), correct5=out["correct5"].astype(bool))
-
-
-def condition_table(conditions: Sequence[dict] | pd.DataFrame) -> pd.DataFrame:
-    """The manifest's conditions as a frame: transform, family, severity, level, description, params."""
-    frame = pd.DataFrame(list(conditions) if not isinstance(conditions, pd.DataFrame) else conditions)
-    for column, default in [("family", None), ("level", np.nan), ("description", ""), ("params", None)]:
-        if column not in frame.columns:
-            frame[column] = default
-    if frame.empty:
-        return pd.DataFrame(columns=["transform", "family", "severity", "level", "description", "params"])
-    frame["family"] = frame["family"].fillna(frame["transform"])
-    frame["severity"] = frame["severity"].astype(int)
-    return frame.drop_duplicates(["transform", "severity"]).reset_index(drop=True)
-
-
-def condition_key(transform: str, severity: int) -> str:
-    """`clean` or `transform@severity`, as the registry names conditions."""
-    return "clean" if transform == "clean" else f"{transform}@{int(severity)}"
-
-
 def _consistency(records: pd.DataFrame, codes: np.ndarray, n_groups: int) -> np.ndarray:
     """Percent of a group's photos whose top-1 class equals the same model's clean top-1."""
     clean = records.loc[records["transform"] == "clean", ["model", "image_id", "top1"]]
@@ -213,7 +186,6 @@ def summarize(records: pd.DataFrame, conditions=None, baseline: str | None = Non
     `conditions` (manifest list or frame) supplies family and level; `baseline` names the model
     whose errors normalise ce / relative_ce (NaN columns when None).
     """
-    records = prepare_records(records)
     grouped = records.groupby(CONDITION_KEYS, observed=True, sort=True)
     codes = grouped.ngroup().to_numpy()
     out = grouped.size().rename("n").reset_index()
@@ -287,26 +259,6 @@ def _attach_corruption_error(out: pd.DataFrame, baseline: str | None) -> pd.Data
         shifted, 100 * _safe_divide(e["err"] - e["clean_err"], e["base_err"] - e["base_clean_err"]), np.nan
     )
     return out
-
-
-def condition_rank(conditions=None) -> dict[str, int]:
-    """Position of each condition key in the manifest's order, clean first."""
-    table = condition_table(conditions if conditions is not None else [])
-    order = {condition_key(t, s): i for i, (t, s) in enumerate(zip(table["transform"], table["severity"]))}
-    order["clean"] = -1
-    return order
-
-
-def order_rows(frame: pd.DataFrame, conditions=None, model_order: Sequence[str] | None = None) -> pd.DataFrame:
-    """Rows in model order, then the manifest's condition order (clean first; unknown ones last)."""
-    models = list(dict.fromkeys(list(model_order or []) + list(frame["model"])))
-    rank = condition_rank(conditions)
-    keys = [condition_key(t, s) for t, s in zip(frame["transform"], frame["severity"])]
-    sort = pd.DataFrame({"m": frame["model"].map({m: i for i, m in enumerate(models)}).to_numpy(),
-                         "c": [rank.get(k, len(rank)) for k in keys],
-                         "t": frame["transform"].to_numpy(), "s": frame["severity"].to_numpy()})
-    index = sort.sort_values(["m", "c", "t", "s"], kind="stable").index
-    return frame.iloc[index].reset_index(drop=True)
 
 
 def corruption_errors(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:

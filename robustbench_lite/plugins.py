@@ -126,8 +126,8 @@ def load_plugins(
 ) -> list[str]:
     """Load built-ins, then installed entry points, plug-in folders and plug-in files, in that order.
 
-    The engine's one call. Built-ins come first so a name clash blames the plug-in.
-    Returns a description of every plug-in loaded (for the run's manifest).
+    What run planning and the CLI call. Built-ins come first so a name clash blames the plug-in.
+    Returns the files (and entry points) loaded, in loading order.
     """
     load_builtin_transforms()
     loaded = load_entry_point_plugins() if entry_points else []

@@ -8,8 +8,10 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor
 
+from .conditions import Condition, parse_severities
+from .errors import ConditionFailed, UserError
+from .evaluate import apply_transform
 from .registry import TransformSpec, get_transform
-from .rng import PhotoRNG, photo_seed
 
 PAPER = (255, 255, 255)
 INK = (20, 20, 20)
@@ -53,8 +55,11 @@ def transformed_rows(
                 for number, level in enumerate(spec.severities, start=1):
                     if severities is not None and number not in severities:
                         continue
-                    rng = PhotoRNG([photo_seed(seed, spec.name, number, image_id)], device=photo.device)
-                    cells.append((f"{number}: {level:g}", spec(photo, level, rng)[0]))
+                    try:
+                        out = apply_transform(spec, photo, Condition(spec.name, number, level), [image_id], seed)[0]
+                        cells.append((f"{number}: {level:g}", out.clamp(0, 1)))
+                    except ConditionFailed:  # a faulty plug-in fails its own tile, never the grid
+                        cells.append((f"{number}: failed", torch.full_like(photo[0], 0.5)))
                 rows.append((image_id, spec.name, cells))
     return rows
 
@@ -109,7 +114,6 @@ def save_preview(path: str | Path, images: Tensor, specs: Sequence[TransformSpec
 def photos_to_preview(path: str | Path, count: int) -> list[Path]:
     """A photo file, or `count` photos of a folder (spread over classes when it is a dataset)."""
     from .data import is_image_file, open_dataset, spread_over_classes
-    from .errors import UserError
 
     path = Path(path)
     if path.is_file():
@@ -125,20 +129,18 @@ def photos_to_preview(path: str | Path, count: int) -> list[Path]:
 
 def preview_from_paths(photos: str | Path, transforms: str, severities: str | None, output: str | Path,
                        size: int = 224, count: int = 1, seed: int = 0) -> Path:
-    """Decode photos like a model of input `size` (timm's crop 0.875, bicubic) and save their grid."""
-    from .decode import Geometry, UndecodablePhoto, load_rgb, to_uint8_chw
-    from .registry import parse_severities, select_transforms
+    """Decode photos like a model of input `size` (timm's default preprocessing at that side) and save their grid."""
+    from .decode import UndecodablePhoto, load_rgb, to_uint8_chw
+    from .models.preprocessing import resolve_preprocessing
+    from .selection import select_transforms
 
-    geometry = Geometry((size, size), 0.875, "bicubic")
-    ops = geometry.pil_ops()
+    ops = resolve_preprocessing(None, input_size=size).geometry.pil_ops()
     paths = photos_to_preview(photos, count)
     tensors = []
     for p in paths:
         try:
             img = load_rgb(p)
         except UndecodablePhoto as exc:
-            from .errors import UserError
-
             raise UserError(f"{p}: cannot decode ({exc})") from None
         for op in ops:
             img = op(img)

@@ -1,4 +1,9 @@
-"""The transform registry: severity-graded, batched, seeded image operations, open to plug-ins."""
+"""The transform registry: severity-graded, batched, seeded image operations, open to plug-ins.
+
+Each entry says how it executes (`kind`): `batched` transforms run on whole batches on the run's
+device (every built-in and plug-in), `per_photo` ones photo by photo on the CPU (the albumentations
+and torchvision adapters). Selection of `--transforms` tokens lives in `selection.py`.
+"""
 from __future__ import annotations
 
 import importlib
@@ -8,7 +13,7 @@ import pkgutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, Sequence
 
 from torch import Tensor
 
@@ -16,20 +21,28 @@ from .errors import UserError
 from .rng import PhotoRNG
 
 TransformFn = Callable[[Tensor, float, PhotoRNG], Tensor]
+KINDS = ("batched", "per_photo")
+RESERVED_NAMES = ("clean", "none")
 
 
 @dataclass(frozen=True)
 class TransformSpec:
-    """A registered transform: its function, family, level values and documentation."""
+    """A registered transform: its function, family, level values, execution kind and documentation."""
 
     name: str
     family: str
-    severities: tuple[float, ...]
+    levels: tuple[float, ...]
     fn: TransformFn = field(compare=False, repr=False)
     description: str = ""
     params: dict[str, str] = field(default_factory=dict, compare=False)
     version: str = "1"
     source: str = ""
+    kind: str = "batched"
+
+    @property
+    def severities(self) -> tuple[float, ...]:
+        """The level values (the name `register_transform` and `transforms --format json` use)."""
+        return self.levels
 
     def __call__(self, x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
         return self.fn(x, level, rng)
@@ -39,38 +52,20 @@ class TransformSpec:
         return {
             "name": self.name,
             "family": self.family,
-            "severities": list(self.severities),
+            "severities": list(self.levels),
             "description": self.description,
             "params": dict(self.params),
             "version": self.version,
             "source": self.source,
+            "kind": self.kind,
         }
 
-
-@dataclass(frozen=True)
-class Condition:
-    """One evaluation condition: a transform at one 1-based severity (or clean)."""
-
-    transform: str
-    severity: int
-    level: float
-
-    @property
-    def is_clean(self) -> bool:
-        return self.transform == "clean"
-
-    @property
-    def key(self) -> str:
-        return "clean" if self.is_clean else f"{self.transform}@{self.severity}"
-
-
-CLEAN = Condition("clean", 0, 0.0)
 
 _REGISTRY: dict[str, TransformSpec] = {}
 _BUILTINS_LOADED = False
 
 
-def _source_of(fn: Callable) -> str:
+def source_of(fn: Callable) -> str:
     """Where a transform was defined: its file (for plug-ins) or module, and its name."""
     try:
         where = inspect.getsourcefile(fn) or fn.__module__
@@ -94,38 +89,43 @@ def _check_signature(name: str, fn: Callable) -> None:
         )
 
 
+def add_transform(spec: TransformSpec) -> TransformSpec:
+    """Put a spec in the registry; the same name from another source is a clash (one-line error)."""
+    if spec.kind not in KINDS:
+        raise UserError(f"transform {spec.name!r}: kind must be one of {', '.join(KINDS)}")
+    if not spec.levels:
+        raise UserError(f"transform {spec.name!r}: needs at least one severity level")
+    existing = _REGISTRY.get(spec.name)
+    if existing is not None and existing.source != spec.source:
+        raise UserError(f"transform {spec.name!r} from {spec.source} clashes with the one from {existing.source}")
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
 def register_transform(
     name: str,
     family: str,
-    severities: Sequence[float],
+    severities: Sequence[float] | None = None,
     *,
+    levels: Sequence[float] | None = None,
     description: str | None = None,
     params: dict[str, str] | None = None,
     version: str = "1",
 ) -> Callable[[TransformFn], TransformFn]:
-    """Register `fn(x, level, rng) -> x'` under `name`; `severities` are its level values.
+    """Register a batched `fn(x, level, rng) -> x'` under `name`; `severities` (or `levels`) are its level values.
 
     `x` is a float batch in [0, 1] of shape (N, 3, H, W) on the run's device; `rng` gives
     per-photo generators. The docstring's first line is the description unless one is given.
     """
-    levels = tuple(float(s) for s in severities)
-    if not levels:
-        raise UserError(f"transform {name!r}: needs at least one severity level")
-    adapter = ":" in name  # albu:/tv: spec names carry their arguments, commas included
-    if name in ("clean", "none") or not name or (not adapter and any(c in name for c in ",@ ")):
-        raise UserError(f"transform name {name!r} is reserved or malformed")
+    values = tuple(float(s) for s in (levels if levels is not None else severities or ()))
+    if name in RESERVED_NAMES or not name or any(c in name for c in ",@: "):
+        raise UserError(f"transform name {name!r} is reserved or malformed (no spaces, ',', '@' or ':')")
 
     def decorator(fn: TransformFn) -> TransformFn:
         _check_signature(name, fn)
-        doc = description or (inspect.getdoc(fn) or "").strip().splitlines()[0:1]
-        text = doc if isinstance(doc, str) else (doc[0] if doc else "")
-        spec = TransformSpec(name, family, levels, fn, text, dict(params or {}), version, _source_of(fn))
-        existing = _REGISTRY.get(name)
-        if existing is not None and existing.source != spec.source:
-            raise UserError(
-                f"transform {name!r} from {spec.source} clashes with the one from {existing.source}"
-            )
-        _REGISTRY[name] = spec
+        lines = (inspect.getdoc(fn) or "").strip().splitlines()
+        text = description or (lines[0] if lines else "")
+        add_transform(TransformSpec(name, family, values, fn, text, dict(params or {}), version, source_of(fn)))
         return fn
 
     return decorator
@@ -154,7 +154,7 @@ def _builtin_package():
 
 
 def load_builtin_transforms() -> None:
-    """Import every module of the top-level `transforms` package, registering the built-ins."""
+    """Import every public module of the top-level `transforms` package, registering the built-ins."""
     global _BUILTINS_LOADED
     if _BUILTINS_LOADED:
         return
@@ -171,65 +171,28 @@ def all_transforms() -> list[TransformSpec]:
     return sorted(_REGISTRY.values(), key=lambda s: (s.family, s.name))
 
 
+def families() -> list[str]:
+    """Every family name, sorted."""
+    return sorted({s.family for s in all_transforms()})
+
+
+def find_transform(name: str) -> TransformSpec | None:
+    """The transform called `name`, or None."""
+    load_builtin_transforms()
+    return _REGISTRY.get(name)
+
+
 def get_transform(name: str) -> TransformSpec:
-    """The transform called `name`, or a one-line error listing what exists."""
-    load_builtin_transforms()
-    try:
-        return _REGISTRY[name]
-    except KeyError:
-        families = sorted({s.family for s in _REGISTRY.values()})
+    """The transform called `name`, or a one-line error listing the families."""
+    spec = find_transform(name)
+    if spec is None:
+        import difflib
+
+        names = [s.name for s in _REGISTRY.values()] + families()
+        close = difflib.get_close_matches(name, names, n=1) or difflib.get_close_matches(name.lower(), names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
         raise UserError(
-            f"unknown transform or family {name!r}; families: {', '.join(families)} "
+            f"unknown transform or family {name!r}; {hint}families: {', '.join(families())} "
             "(`robustbench-lite transforms` lists all)"
-        ) from None
-
-
-CORE_FAMILIES = ("greyscale", "outlines", "borders", "distortions")
-
-
-def select_transforms(tokens: Iterable[str] | str | None) -> list[TransformSpec]:
-    """Resolve `--transforms` tokens: family names, transform names, or `none` (clean only).
-
-    `None` selects the four core families. Order follows the tokens; duplicates are dropped.
-    """
-    from .adapters import register_adapter_tokens, split_transform_tokens
-
-    load_builtin_transforms()
-    if tokens is None:
-        tokens = list(CORE_FAMILIES)
-    elif isinstance(tokens, str):
-        tokens = split_transform_tokens(tokens)
-    tokens = register_adapter_tokens([t.strip() for t in tokens])
-    chosen: dict[str, TransformSpec] = {}
-    for token in tokens:
-        token = token.strip()
-        if not token or token == "none":
-            continue
-        family = [s for s in all_transforms() if s.family == token]
-        for spec in family or [get_transform(token)]:
-            chosen.setdefault(spec.name, spec)
-    return list(chosen.values())
-
-
-def parse_severities(text: str | Sequence[int] | None) -> list[int] | None:
-    """`--severities 1,3,5` -> [1, 3, 5]; None means every level."""
-    if text is None or text == "" or text == "all":
-        return None
-    items = text.split(",") if isinstance(text, str) else list(text)
-    try:
-        levels = sorted({int(str(i).strip()) for i in items})
-    except ValueError:
-        raise UserError(f"--severities takes level numbers like 1,3,5, not {text!r}") from None
-    if any(level < 1 for level in levels):
-        raise UserError("--severities are 1-based level numbers")
-    return levels
-
-
-def build_conditions(specs: Sequence[TransformSpec], severities: Sequence[int] | None) -> list[Condition]:
-    """Clean plus every (transform, severity) asked for; levels a transform lacks are skipped."""
-    conditions = [CLEAN]
-    for spec in specs:
-        for number, level in enumerate(spec.severities, start=1):
-            if severities is None or number in severities or len(spec.severities) == 1:
-                conditions.append(Condition(spec.name, number, level))
-    return conditions
+        )
+    return spec

@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 from typing import Sequence
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -56,7 +55,3 @@ class PhotoRNG:
     def poisson(self, rates: Tensor) -> Tensor:
         """Poisson draws with per-element rates of shape (N, ...), photo i from generator i."""
         return torch.stack([torch.poisson(r, generator=g) for r, g in zip(rates, self.generators)])
-
-    def numpy(self, i: int) -> np.random.Generator:
-        """A numpy generator for photo i (for per-photo CPU adapters)."""
-        return np.random.default_rng(self.seeds[i])

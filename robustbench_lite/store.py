@@ -1,4 +1,4 @@
-"""Records: one row per (model, condition, photo), written in atomic chunks and merged at the end."""
+"""The run folder on disk: records written in atomic chunks, merged into records.parquet, and read back."""
 from __future__ import annotations
 
 import contextlib
@@ -13,27 +13,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-RECORD_FIELDS = [
-    pa.field("model", pa.string()),
-    pa.field("transform", pa.string()),
-    pa.field("severity", pa.int16()),
-    pa.field("image_id", pa.string()),
-    pa.field("label", pa.int16()),
-    pa.field("top5", pa.list_(pa.int16(), 5)),
-    pa.field("top5_prob", pa.list_(pa.float32(), 5)),
-    pa.field("label_prob", pa.float32()),
-    pa.field("confidence", pa.float32()),
-    pa.field("correct1", pa.bool_()),
-    pa.field("correct5", pa.bool_()),
-]
-LOGITS_FIELD = pa.field("logits", pa.list_(pa.float16()))
+from .errors import UserError
+from .records import ANALYSIS_COLUMNS, analysis_frame, record_schema
+
 CELL_KEY = b"robustbench_lite.cell"
-
-
-def record_schema(with_logits: bool) -> pa.Schema:
-    return pa.schema(RECORD_FIELDS + ([LOGITS_FIELD] if with_logits else []))
-
-
 TEMP_SUFFIX = ".tmp"
 
 
@@ -112,10 +95,6 @@ class ChunkStore:
             found.append({**meta, "path": path})
         return found
 
-    def done_cells(self) -> set[tuple[int, str, int, str]]:
-        """(block, transform, severity, model) of every chunk already on disk."""
-        return cells_of(self.chunks())
-
     def write(self, block: int, transform: str, severity: int, table: pa.Table, models: list[str] | None = None) -> Path:
         """Atomically write one chunk: the records of one block under one condition.
 
@@ -186,3 +165,12 @@ def cells_of(chunks: Iterable[dict]) -> set[tuple[int, str, int, str]]:
 def _slug(text: str) -> str:
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
     return safe[:40]
+
+
+def read_records(run_dir: Path, columns: list[str] | None = None):
+    """A run's records.parquet as the analysis sees it (records.analysis_frame), or a one-line error."""
+    path = Path(run_dir) / "records.parquet"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: no records.parquet (the run has not finished merging its chunks; "
+                        "run the same command again to finish it)")
+    return analysis_frame(pq.read_table(path, columns=columns or ANALYSIS_COLUMNS))

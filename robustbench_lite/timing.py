@@ -23,9 +23,6 @@ class StageTimer:
         finally:
             self.seconds[stage] += time.perf_counter() - t0
 
-    def add(self, stage: str, seconds: float) -> None:
-        self.seconds[stage] += seconds
-
     def as_dict(self) -> dict[str, float]:
         out = {s: round(self.seconds.get(s, 0.0), 4) for s in STAGES}
         out.update({k: round(v, 4) for k, v in self.seconds.items() if k not in out})

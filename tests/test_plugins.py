@@ -10,12 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from robustbench_lite.adapters import (
-    parse_spec,
-    register_adapter_tokens,
-    register_spec_transform,
-    split_transform_tokens,
-)
+from robustbench_lite.adapters import parse_spec, register_spec_transform
 from robustbench_lite.errors import ConditionFailed, UserError
 from robustbench_lite.plugins import (
     load_entry_point_plugins,
@@ -23,7 +18,8 @@ from robustbench_lite.plugins import (
     load_plugin_file,
     load_plugins,
 )
-from robustbench_lite.registry import all_transforms, get_transform, select_transforms, unregister_transform
+from robustbench_lite.registry import all_transforms, get_transform, unregister_transform
+from robustbench_lite.selection import select_transforms, split_transform_tokens
 from robustbench_lite.rng import PhotoRNG
 
 HERE = Path(__file__).resolve().parent
@@ -231,8 +227,8 @@ def test_canonical_names_drop_spaces():
 
 
 def test_spec_registration_and_selection():
-    names = register_adapter_tokens(split_transform_tokens(f"{GAUSS_NOISE},{BLUR},borders"))
-    assert names == ["albu:GaussNoise(std_range=(0.2,0.2))", "tv:GaussianBlur(kernel_size=9,sigma=3.0)", "borders"]
+    names = [s.name for s in select_transforms(f"{GAUSS_NOISE},{BLUR},border_black")]
+    assert names == ["albu:GaussNoise(std_range=(0.2,0.2))", "tv:GaussianBlur(kernel_size=9,sigma=3.0)", "border_black"]
     noise, blur = get_transform(names[0]), get_transform(names[1])
     assert (noise.family, noise.severities) == ("albumentations", (1.0,))
     assert (blur.family, blur.severities) == ("torchvision", (1.0,))

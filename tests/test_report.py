@@ -14,7 +14,8 @@ from scipy import stats
 
 from robustbench_lite import cli_analysis
 from robustbench_lite.errors import UserError
-from robustbench_lite.report import load_runs, write_report
+from robustbench_lite.analysis import load_runs
+from robustbench_lite.report import write_report
 
 PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
 TRANSFORMS = {"blur": ("blurry", (0.5, 1.0), 0.5), "grey": ("colour", (0.3, 0.6), 0.3)}

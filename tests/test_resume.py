@@ -147,7 +147,8 @@ def test_a_chunk_is_written_atomically_and_readable_by_others(tmp_path):
     """No temporary file is left, the chunk is complete, and it is readable like any file open() makes."""
     import pyarrow.parquet as pq
 
-    from robustbench_lite.store import ChunkStore, record_schema
+    from robustbench_lite.records import record_schema
+    from robustbench_lite.store import ChunkStore
 
     store = ChunkStore(tmp_path)
     path = store.write(3, "posterise", 1, record_schema(False).empty_table(), models=["m"])

@@ -1,0 +1,193 @@
+"""Evaluation of one model group on decoded blocks: transform once per condition, feed every model."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from .conditions import Condition
+from .data import Sample
+from .decode import Geometry
+from .errors import ConditionFailed
+from .models import LoadedModel
+from .records import batch_outputs, records_table, to_host
+from .rng import PhotoRNG, photo_seed
+from .store import ChunkStore
+from .timing import StageTimer
+
+
+class ModelGroup:
+    """Models sharing one input geometry: they share decoded and transformed batches."""
+
+    def __init__(self, geometry: Geometry, models: list[LoadedModel]):
+        self.geometry = geometry
+        self.models = models
+
+
+def group_models(models: Sequence[LoadedModel]) -> list[ModelGroup]:
+    by_geometry: dict[Geometry, list[LoadedModel]] = {}
+    for m in models:
+        by_geometry.setdefault(m.geometry, []).append(m)
+    return [ModelGroup(g, ms) for g, ms in by_geometry.items()]
+
+
+def autocast(device: torch.device, precision: str):
+    """Autocast to bf16/fp16 on CUDA; fp32 (no autocast) otherwise."""
+    if device.type != "cuda" or precision == "fp32":
+        return torch.autocast(device_type=device.type, enabled=False)
+    return torch.autocast(device_type="cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+
+
+def check_transform_output(x: torch.Tensor, out, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A transform must return a finite float tensor of the input's shape, in [0, 1].
+
+    Shape and dtype are checked now; values are summarised on the device as (min, max)
+    and checked once per chunk (`check_values`), so the GPU is never stalled batch by batch.
+    """
+    if not isinstance(out, torch.Tensor):
+        raise ConditionFailed(f"transform {name} returned {type(out).__name__}, not a tensor")
+    if out.shape != x.shape:
+        raise ConditionFailed(f"transform {name} returned shape {tuple(out.shape)}, expected {tuple(x.shape)}")
+    if out.dtype != x.dtype:
+        raise ConditionFailed(f"transform {name} returned dtype {out.dtype}, expected {x.dtype}")
+    lo, hi = torch.aminmax(out)  # NaN propagates and inf is kept: one pass says all
+    return out.clamp(0.0, 1.0), torch.stack([lo, hi])
+
+
+def check_values(summaries: list[torch.Tensor], name: str) -> None:
+    """Raise ConditionFailed if any batch of a transform's output was non-finite or outside [0, 1]."""
+    if not summaries:
+        return
+    lo, hi = torch.stack(summaries).cpu().unbind(1)
+    if not (torch.isfinite(lo).all() and torch.isfinite(hi).all()):
+        raise ConditionFailed(f"transform {name} returned NaN or infinite values")
+    if lo.min() < -1e-3 or hi.max() > 1 + 1e-3:
+        raise ConditionFailed(f"transform {name} returned values outside [0, 1] ({lo.min():.3g} to {hi.max():.3g})")
+
+
+def apply_transform(spec, x: torch.Tensor, condition: Condition, ids: Sequence[str], seed: int) -> torch.Tensor:
+    """A transform on a batch with the run's per-photo generators; any error becomes ConditionFailed.
+
+    Out-of-memory is re-raised as it is (the caller backs off); a plug-in calling sys.exit() fails
+    its condition, not the run.
+    """
+    rng = PhotoRNG([photo_seed(seed, spec.name, condition.severity, i) for i in ids], x.device)
+    try:
+        return spec(x, condition.level, rng)
+    except (ConditionFailed, torch.cuda.OutOfMemoryError):
+        raise
+    except (Exception, SystemExit) as exc:
+        raise ConditionFailed(f"transform {spec.name} raised {type(exc).__name__}: {exc}") from None
+
+
+class BlockEvaluator:
+    """Runs pending (block, condition, model) cells of one group, writing a chunk per (block, condition)."""
+
+    def __init__(self, plan, group: ModelGroup, store: ChunkStore, timer: StageTimer, progress, batch_size: int | None):
+        self.config = plan.config
+        self.device = plan.device
+        self.group = group
+        self.store = store
+        self.timer = timer
+        self.progress = progress
+        self.batch_size = batch_size or probe_batch_size(group, plan.device, plan.config.precision, start=plan.config.chunk_size)
+        self.spec_by_name = {s.name: s for s in plan.transforms}
+        self.failed: dict[tuple[str, int, str], str] = {}
+        self.class_mask = None
+        if self.config.restrict_logits:
+            mask = torch.zeros(1000, dtype=torch.bool, device=self.device)
+            mask[sorted({s.label for s in plan.samples})] = True
+            self.class_mask = mask
+
+    def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The transformed batch and its on-device value summary (None for clean)."""
+        if condition.is_clean:
+            return x, None
+        spec = self.spec_by_name[condition.transform]
+        return check_transform_output(x, apply_transform(spec, x, condition, ids, self.config.seed), spec.name)
+
+    def forward(self, model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
+        """Normalise a channels_last batch for `model` (its own fused op) and run it."""
+        z = model.normalise(x)
+        with autocast(self.device, self.config.precision):
+            return model.module(z)
+
+    def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]]) -> None:
+        """Evaluate every pending condition x model on one decoded block, one chunk per condition.
+
+        Results stay on the device until the chunk is complete: one synchronisation per chunk.
+        """
+        ids = [s.id for s in samples]
+        labels_host = np.array([s.label for s in samples], dtype=np.int64)
+        labels = torch.from_numpy(labels_host).to(self.device)
+        models = {m.name: m for m in self.group.models}
+        for condition, model_names in pending.items():
+            names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
+            if not names:
+                continue
+            outputs: dict[str, list] = {n: [] for n in names}
+            summaries: list[torch.Tensor] = []
+            start = 0
+            try:
+                while start < len(ids):
+                    stop = min(start + self.batch_size, len(ids))
+                    try:
+                        with self.timer("transform"):
+                            x, summary = self.transform(pixels[start:stop].float().div_(255.0), condition, ids[start:stop])
+                        with self.timer("forward"):
+                            x = x.contiguous(memory_format=torch.channels_last)  # once for every model of the group
+                            batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], self.class_mask,
+                                                   self.config.save_logits) for n in names]
+                    except torch.cuda.OutOfMemoryError:
+                        if self.batch_size == 1:
+                            raise
+                        self.batch_size = max(1, self.batch_size // 2)
+                        torch.cuda.empty_cache()
+                        continue
+                    if summary is not None:
+                        summaries.append(summary)
+                    for n, out in zip(names, batch):
+                        outputs[n].append(out)
+                    self.progress.update((stop - start) * len(names))
+                    start = stop
+                with self.timer("records"):
+                    self._write_chunk(block, condition, names, ids, labels_host, outputs, summaries)
+            except ConditionFailed as exc:
+                for n in names:
+                    self.failed[(condition.transform, condition.severity, n)] = str(exc)
+                self.progress.update((len(ids) - start) * len(names))
+
+    def _write_chunk(self, block, condition, names, ids, labels_host, outputs, summaries) -> None:
+        check_values(summaries, condition.transform)
+        tables = []
+        for n in names:
+            host = to_host(outputs[n])
+            if host.pop("nonfinite").any():
+                self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
+                continue
+            tables.append(records_table(n, condition, ids, labels_host, host))
+        if tables:
+            self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+
+
+def probe_batch_size(group: ModelGroup, device: torch.device, precision: str, start: int = 256) -> int:
+    """Largest batch (<= start, the chunk size: no batch spans two chunks) every model of the group
+    can run; halves on out-of-memory."""
+    size = start
+    h, w = group.geometry.input_size
+    while size > 1:
+        try:
+            x = torch.rand(size, 3, h, w, device=device)
+            with torch.inference_mode(), autocast(device, precision):
+                for m in group.models:
+                    m.module(x.contiguous(memory_format=torch.channels_last))
+            torch.cuda.synchronize(device)
+            del x
+            torch.cuda.empty_cache()
+            return size
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            size //= 2
+    return 1

@@ -1,0 +1,170 @@
+"""The plan: everything a run resolves before any weights load (photos, conditions, models, device, blocks)."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Sequence
+
+import torch
+
+from .conditions import Condition, build_conditions, parse_severities
+from .config import RunConfig
+from .data import Sample, open_dataset, select_samples
+from .distributed import local_rank
+from .errors import UserError
+from .imagenet import parse_classes
+from .manifest import fingerprint_samples
+from .models import ModelEntry, resolve_models
+from .registry import TransformSpec
+from .selection import select_transforms
+
+
+@dataclass
+class Plan:
+    """What will run, where, on what."""
+
+    config: RunConfig
+    device: torch.device
+    run_dir: Path
+    samples: list[Sample]
+    dataset_info: dict
+    ignored: list[dict]
+    transforms: list[TransformSpec]
+    conditions: list[Condition]
+    model_entries: list[ModelEntry]
+    batch_sizes: dict[str, int] = field(default_factory=dict)  # per geometry, as run (after any back-off)
+
+
+def resolve_device(text: str) -> torch.device:
+    """`auto` -> the rank's CUDA device when there is one, else CPU."""
+    if text == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", local_rank() % torch.cuda.device_count())
+        return torch.device("cpu")
+    try:
+        device = torch.device(text)
+    except RuntimeError:
+        raise UserError(f"--device {text!r}: use auto, cpu, cuda or cuda:N") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise UserError(f"--device {text}: CUDA is not available on this machine (use --device cpu)")
+    return device
+
+
+def default_run_dir() -> Path:
+    return Path("results") / _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+def ensure_writable(run_dir: Path) -> None:
+    """Fail before any work when the output folder cannot be written."""
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        probe = run_dir / f".write-test-{os.getpid()}"  # one per process: torchrun ranks check at once
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise UserError(f"--out {run_dir}: not writable ({exc.strerror or exc})") from None
+
+
+def check_severities(specs: Sequence[TransformSpec], severities: Sequence[int] | None, echo: Callable[[str], None]) -> None:
+    """A severity no selected transform has is an error; one that only some lack is a warning naming them."""
+    if severities is None or not specs:
+        return
+    graded = [s for s in specs if len(s.levels) > 1]  # single-level transforms run whatever --severities says
+    missing = [n for n in severities if graded and all(n > len(s.levels) for s in graded)]
+    if missing:
+        most = max(len(s.levels) for s in graded)
+        raise UserError(f"--severities {','.join(map(str, missing))}: no selected transform has that level "
+                        f"(they have at most {most})")
+    lacking = sorted({s.name for s in graded for n in severities if n > len(s.levels)})
+    if lacking:
+        echo(f"warning: {', '.join(lacking)} lack some of --severities {','.join(map(str, severities))}; "
+             "they run at the levels they have")
+
+
+def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
+    """Resolve transforms, models, device and data, checking every option before anything heavy runs."""
+    from .plugins import load_plugins
+
+    load_plugins(files=config.plugin, dirs=config.plugin_dir)
+    specs = select_transforms(config.transforms)
+    severities = parse_severities(config.severities)
+    check_severities(specs, severities, echo)
+    conditions = build_conditions(specs, severities)
+    classes = parse_classes(config.classes)
+    entries = resolve_models(config.models)
+    names = [e.name for e in entries]
+    if config.baseline is not None and config.baseline not in names:
+        raise UserError(f"--baseline {config.baseline!r} is not one of the run's models ({', '.join(names)})")
+    device = resolve_device(config.device)
+    batch_size_of(config, device)  # a bad --batch-size fails now, before any photo or weight is read
+    if device.type != "cuda" and config.precision != "fp32":
+        echo(f"--precision {config.precision}: autocast is CUDA-only here, so this {device.type} run is fp32 "
+             "(and its manifest says so)")
+        config = replace(config, precision="fp32")
+    dataset = open_dataset(config.data)
+    samples = select_samples(dataset, config.limit, classes)
+    run_dir = Path(config.out) if config.out else default_run_dir()
+    info = {
+        "root": str(dataset.root),
+        "layout": dataset.layout,
+        "fingerprint": fingerprint_samples(samples),
+        "n_samples": len(samples),
+        "n_classes": len({s.label for s in samples}),
+    }
+    return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, entries)
+
+
+def batch_size_of(config: RunConfig, device: torch.device) -> int | None:
+    """A number, or None for `auto` on CUDA (probed per model group)."""
+    if config.batch_size == "auto":
+        return None if device.type == "cuda" else 32
+    try:
+        size = int(config.batch_size)
+    except ValueError:
+        raise UserError(f"--batch-size {config.batch_size!r}: a positive number or auto") from None
+    if size < 1:
+        raise UserError("--batch-size must be at least 1")
+    return size
+
+
+def default_workers(device: torch.device) -> int:
+    """Decode workers: overlap on GPU; on a small CPU the model needs every core."""
+    cpus = os.cpu_count() or 1
+    if device.type == "cuda":
+        return max(1, min(8, cpus - 1))
+    return 0 if cpus <= 2 else min(4, cpus // 2)
+
+
+def blocks_of(samples: Sequence[Sample], chunk_size: int) -> list[list[int]]:
+    """Global, rank-independent blocks of sample indices: the unit of records and of resume."""
+    return [list(range(i, min(i + chunk_size, len(samples)))) for i in range(0, len(samples), chunk_size)]
+
+
+def relevant_chunks(chunks: list[dict], blocks: Sequence[int], conditions: Sequence[Condition],
+                    model_names: Sequence[str]) -> list[dict]:
+    """Chunks on disk holding cells this run needs (its blocks, conditions and models)."""
+    blocks, names = set(blocks), set(model_names)
+    wanted = {(c.transform, c.severity) for c in conditions}
+    return [c for c in chunks if c["block"] in blocks and (c["transform"], c["severity"]) in wanted and names & set(c["models"])]
+
+
+def pending_work(groups: Sequence, blocks: Sequence[int], conditions: Sequence[Condition],
+                 done: set) -> list[tuple[object, int, dict[Condition, list[str]]]]:
+    """(group, block, {condition: models still to run}) for every block with anything left to do.
+
+    `groups` are model groups (anything with `.models`, each with a `.name`); `done` holds the
+    (block, transform, severity, model) cells already on disk.
+    """
+    work = []
+    for group in groups:
+        for b in blocks:
+            pending = {}
+            for c in conditions:
+                names = [m.name for m in group.models if (b, c.transform, c.severity, m.name) not in done]
+                if names:
+                    pending[c] = names
+            if pending:
+                work.append((group, b, pending))
+    return work

@@ -1,0 +1,110 @@
+"""The one record schema: one row per (model, condition, photo), built from a batch's outputs.
+
+Writing and reading files is the store's job; this module says what a record holds, how it is
+made from model outputs, and how the analysis sees it (with `top1` = top5[0]).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import torch
+
+    from .conditions import Condition
+
+RECORD_FIELDS = [
+    pa.field("model", pa.string()),
+    pa.field("transform", pa.string()),
+    pa.field("severity", pa.int16()),
+    pa.field("image_id", pa.string()),
+    pa.field("label", pa.int16()),
+    pa.field("top5", pa.list_(pa.int16(), 5)),
+    pa.field("top5_prob", pa.list_(pa.float32(), 5)),
+    pa.field("label_prob", pa.float32()),
+    pa.field("confidence", pa.float32()),
+    pa.field("correct1", pa.bool_()),
+    pa.field("correct5", pa.bool_()),
+]
+LOGITS_FIELD = pa.field("logits", pa.list_(pa.float16()))
+ANALYSIS_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
+                    "correct1", "correct5"]
+"""What the analysis reads of the records (it derives `top1` from `top5`)."""
+
+
+def record_schema(with_logits: bool) -> pa.Schema:
+    return pa.schema(RECORD_FIELDS + ([LOGITS_FIELD] if with_logits else []))
+
+
+def batch_outputs(logits: "torch.Tensor", labels: "torch.Tensor", class_mask: "torch.Tensor | None",
+                  save_logits: bool) -> dict:
+    """What records keep of one batch's logits, still on the device (no synchronisation)."""
+    import torch
+
+    logits = logits.float()
+    masked = logits if class_mask is None else logits.masked_fill(~class_mask, float("-inf"))
+    probs = masked.softmax(dim=1)
+    top5_prob, top5 = probs.topk(5, dim=1)
+    out = {
+        "top5": top5.to(torch.int16),
+        "top5_prob": top5_prob,
+        "label_prob": probs.gather(1, labels.view(-1, 1)).squeeze(1),
+        "nonfinite": (~torch.isfinite(logits).all()).view(1),
+    }
+    if save_logits:
+        out["logits"] = logits.to(torch.float16)
+    return out
+
+
+def to_host(parts: list[dict]) -> dict[str, np.ndarray]:
+    """Concatenate a chunk's batch outputs and copy them to the host, one transfer per field."""
+    import torch
+
+    return {key: torch.cat([p[key] for p in parts]).cpu().numpy() for key in parts[0]}
+
+
+def records_table(model: str, condition: "Condition", ids: Sequence[str], labels: np.ndarray,
+                  host: dict[str, np.ndarray]) -> pa.Table:
+    """Records of one chunk for one model, as an Arrow table of the record schema."""
+    n = len(ids)
+    top5 = host["top5"]
+    hit = top5 == labels.reshape(-1, 1)
+    top5_prob = host["top5_prob"].astype(np.float32)
+    columns = {
+        "model": pa.array([model] * n, pa.string()),
+        "transform": pa.array([condition.transform] * n, pa.string()),
+        "severity": pa.array(np.full(n, condition.severity, np.int16)),
+        "image_id": pa.array(list(ids), pa.string()),
+        "label": pa.array(labels.astype(np.int16)),
+        "top5": pa.FixedSizeListArray.from_arrays(pa.array(top5.reshape(-1)), 5),
+        "top5_prob": pa.FixedSizeListArray.from_arrays(pa.array(top5_prob.reshape(-1)), 5),
+        "label_prob": pa.array(host["label_prob"].astype(np.float32)),
+        "confidence": pa.array(top5_prob[:, 0]),
+        "correct1": pa.array(hit[:, 0]),
+        "correct5": pa.array(hit.any(axis=1)),
+    }
+    if "logits" in host:
+        flat = host["logits"]
+        columns["logits"] = pa.ListArray.from_arrays(
+            pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)), pa.array(flat.reshape(-1))
+        )
+    return pa.table(columns, schema=record_schema("logits" in host))
+
+
+def analysis_frame(table: pa.Table):
+    """Records as the analysis uses them: a DataFrame with `top1` (= top5[0]) instead of `top5`."""
+    if "top5" in table.column_names:
+        table = table.append_column("top1", pc.list_element(table["top5"], 0)).drop_columns(["top5"])
+    frame = table.to_pandas()
+    for column in ("model", "transform", "image_id"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype(str)
+    if "severity" in frame.columns:
+        frame["severity"] = frame["severity"].astype(int)
+    for column in ("correct1", "correct5"):
+        if column in frame.columns:
+            frame[column] = frame[column].astype(bool)
+    return frame

@@ -1,0 +1,78 @@
+"""`--transforms` text -> registry specs: families, transform names, adapters, `none`, and exclusions.
+
+`greyscale,rotate` selects a family and a transform; `corruptions,-glass_blur` a family minus one of
+its transforms (exclusions apply after every inclusion, as timm's `list_models(exclude_filters=...)`);
+`-edges` alone is the default selection minus `edges`.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from .adapters import is_adapter_spec, register_spec_transform
+from .errors import UserError
+from .registry import TransformSpec, all_transforms, get_transform
+
+CORE_FAMILIES = ("greyscale", "outlines", "borders", "distortions")
+_OPENING, _CLOSING = "([{", ")]}"
+
+
+def split_transform_tokens(text: str) -> list[str]:
+    """Split `--transforms` text on commas outside brackets and quotes; blanks are dropped.
+
+    `"greyscale,albu:GaussNoise(std_range=(0.2, 0.2))"` -> `["greyscale", "albu:GaussNoise(...)"]`.
+    """
+    tokens, current, depth, quote = [], [], 0, ""
+    for char in text:
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif char in _OPENING:
+            depth += 1
+        elif char in _CLOSING:
+            depth -= 1
+            if depth < 0:
+                raise UserError(f"--transforms {text!r}: unbalanced {char!r}")
+        elif char == "," and depth == 0:
+            tokens.append("".join(current).strip())
+            current = []
+            continue
+        current.append(char)
+    if depth or quote:
+        raise UserError(f"--transforms {text!r}: unclosed bracket or quote")
+    tokens.append("".join(current).strip())
+    return [t for t in tokens if t]
+
+
+def _expand(token: str) -> list[TransformSpec]:
+    """The specs one token names: an adapter spec (registered now), a family, or a transform."""
+    if is_adapter_spec(token):
+        return [register_spec_transform(token)]
+    family = [s for s in all_transforms() if s.family == token]
+    return family or [get_transform(token)]
+
+
+def select_transforms(tokens: Iterable[str] | str | None) -> list[TransformSpec]:
+    """Resolve `--transforms` tokens; `None` selects the four core families.
+
+    Order follows the tokens; duplicates are dropped; `-TOKEN` removes a family or transform.
+    """
+    if tokens is None:
+        tokens = list(CORE_FAMILIES)
+    elif isinstance(tokens, str):
+        tokens = split_transform_tokens(tokens)
+    tokens = [t.strip() for t in tokens if t.strip()]
+    include = [t for t in tokens if not t.startswith("-")]
+    exclude = [t[1:].strip() for t in tokens if t.startswith("-")]
+    if not include and exclude:
+        include = list(CORE_FAMILIES)
+    chosen: dict[str, TransformSpec] = {}
+    for token in include:
+        if token == "none":
+            continue
+        for spec in _expand(token):
+            chosen.setdefault(spec.name, spec)
+    for token in exclude:
+        for spec in _expand(token):
+            chosen.pop(spec.name, None)
+    return list(chosen.values())
