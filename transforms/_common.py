@@ -148,6 +148,11 @@ def gaussian_blur(
     return separable_filter(x, kernel, kernel, mode, rows_first)
 
 
+def side_blur(x: Tensor, fraction: float) -> Tensor:
+    """Gaussian blur with sigma `fraction` of the side (min(H, W)), so it looks alike at any size."""
+    return gaussian_blur(x, fraction * side(x))
+
+
 SOBEL_SMOOTH = (0.25, 0.5, 0.25)
 SOBEL_DIFF = (-0.5, 0.0, 0.5)
 

@@ -11,20 +11,8 @@ from torch import Tensor
 
 from robustbench_lite.rng import PhotoRNG
 from transforms._common import gaussian_kernel, separable_filter
-from transforms._corruption_kit import (
-    SCALED_DOC,
-    correlate,
-    corruption,
-    finish,
-    in_chunks,
-    line_blur,
-    motion_kernel,
-    pick,
-    scale,
-    skimage_gaussian,
-    table_doc,
-    zoom_to,
-)
+from transforms._corruption_kit import SCALED_DOC, correlate, corruption, finish, in_chunks, line_blur
+from transforms._corruption_kit import motion_kernel, pick, scale, skimage_gaussian, table_doc, zoom_to
 
 # Published parameter tables, one entry per severity 1..5.
 DEFOCUS_RADIUS_ALIAS = ((3, 0.1), (4, 0.5), (6, 0.5), (8, 0.5), (10, 0.5))

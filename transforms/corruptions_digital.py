@@ -11,17 +11,8 @@ from torch import Tensor
 
 from robustbench_lite.rng import PhotoRNG
 from transforms._common import separable_filter, warp
-from transforms._corruption_kit import (
-    SCALED_DOC,
-    corruption,
-    finish,
-    in_chunks,
-    pick,
-    scale,
-    scipy_taps,
-    table_doc,
-    threaded_map,
-)
+from transforms._corruption_kit import SCALED_DOC, corruption, finish, in_chunks, pick, scale
+from transforms._corruption_kit import scipy_taps, table_doc, threaded_map
 
 # Published parameter tables, one entry per severity 1..5.
 BRIGHTNESS_SHIFT = (0.1, 0.2, 0.3, 0.4, 0.5)

@@ -12,19 +12,8 @@ from torch import Tensor
 
 from robustbench_lite.rng import PhotoRNG
 from transforms._common import luma
-from transforms._corruption_kit import (
-    SCALED_DOC,
-    corruption,
-    finish,
-    in_chunks,
-    line_blur,
-    motion_kernel,
-    pick,
-    scale,
-    skimage_gaussian,
-    table_doc,
-    zoom_to,
-)
+from transforms._corruption_kit import SCALED_DOC, corruption, finish, in_chunks, line_blur, motion_kernel
+from transforms._corruption_kit import pick, scale, skimage_gaussian, table_doc, zoom_to
 
 # Published parameter tables, one entry per severity 1..5.
 SNOW_PARAMS = (  # loc, scale, zoom, threshold, blur radius, blur sigma, photo weight
