@@ -2,6 +2,7 @@
 agreement with the reference formulas where the corruption is deterministic."""
 from __future__ import annotations
 
+import ast
 import csv
 import io
 from pathlib import Path
@@ -17,7 +18,8 @@ from torchvision.transforms import functional as TF
 from robustbench_lite.registry import all_transforms, get_transform
 from robustbench_lite.rng import PhotoRNG, photo_seed
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "imagenet-sample"
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
 NAMES = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
@@ -72,6 +74,25 @@ def outputs(photos) -> dict[tuple[str, int], torch.Tensor]:
     """Every corruption at every severity on the 20 photos, computed once."""
     torch.manual_seed(0)  # nothing may depend on it; the outputs come from PhotoRNG only
     return {(name, severity): corrupt(name, severity, photos) for name in NAMES for severity in SEVERITIES}
+
+
+def test_transform_modules_are_small_and_import_only_the_plug_in_side():
+    """No module of transforms/ over 400 lines; robustbench_lite reached only through the face's
+    register_transform and robustbench_lite.rng (the plug-in side), parsed, not imported."""
+    modules = sorted((REPO / "transforms").glob("*.py"))
+    assert len([m for m in modules if m.name.startswith("corruptions_")]) >= 4
+    for path in modules:
+        text = path.read_text(encoding="utf-8")
+        assert len(text.splitlines()) < 400, f"{path.name}: {len(text.splitlines())} lines"
+        for node in ast.walk(ast.parse(text, str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+                assert not [n for n in names if n.split(".")[0] == "robustbench_lite"], f"{path.name}: import {names}"
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "robustbench_lite":
+                assert node.level == 0
+                names = {alias.name for alias in node.names}
+                allowed = {"robustbench_lite": {"register_transform"}, "robustbench_lite.rng": {"PhotoRNG"}}
+                assert names <= allowed.get(node.module, set()), f"{path.name}: from {node.module} import {names}"
 
 
 def mean_ssim(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -70,16 +71,36 @@ def mirror_index(index: Tensor, length: int) -> Tensor:
     return torch.where(folded < length, folded, period - 1 - folded)
 
 
+EDGE_MODES = ("symmetric", "reflect", "replicate", "constant")
+"""How filters extend an image past its edges: "symmetric" mirrors about the edge itself
+(..., 1, 0 | 0, 1, ...; any image size), the others are F.pad's: "reflect" mirrors about the
+edge pixel (..., 2, 1 | 0, 1, ...), "replicate" repeats it, "constant" pads with zeros."""
+
+
 @lru_cache(maxsize=256)
 def _padded_positions(length: int, radius: int, device: torch.device) -> Tensor:
     return mirror_index(torch.arange(-radius, length + radius, device=device), length)
 
 
-def filter_axis(x: Tensor, kernel: tuple[float, ...], dim: int) -> Tensor:
-    """Correlate `x` along `dim` with an odd-length 1-D kernel, mirror-padded (any image size)."""
+def pad_axis(x: Tensor, radius: int, dim: int, mode: str = "symmetric") -> Tensor:
+    """`x` extended by `radius` values at both ends of `dim`, edges by `mode` (see EDGE_MODES)."""
+    if mode == "symmetric":
+        return x.index_select(dim, _padded_positions(x.shape[dim], radius, x.device))
+    if mode not in EDGE_MODES:
+        raise ValueError(f"edge mode must be one of {EDGE_MODES}, got {mode!r}")
+    # F.pad lists (before, after) pairs from the last dim on; its edge modes pad a 4-D batch only
+    # in its last two dims, so padding W alone is written (r, r, 0, 0).
+    after = x.dim() - 1 - dim % x.dim()  # how many dims follow `dim`
+    widths = [0, 0] * max(after + 1, min(2, x.dim() - 1))
+    widths[2 * after : 2 * after + 2] = radius, radius
+    return F.pad(x, tuple(widths), mode=mode)
+
+
+def filter_axis(x: Tensor, kernel: Sequence[float], dim: int, mode: str = "symmetric") -> Tensor:
+    """Correlate `x` along `dim` with an odd-length 1-D kernel, edges by `mode` (see EDGE_MODES)."""
     radius = len(kernel) // 2
     length = x.shape[dim]
-    padded = x.index_select(dim, _padded_positions(length, radius, x.device))
+    padded = pad_axis(x, radius, dim, mode)
     out = padded.narrow(dim, 0, length) * kernel[0]
     for tap, weight in enumerate(kernel[1:], start=1):
         if weight != 0.0:
@@ -87,26 +108,49 @@ def filter_axis(x: Tensor, kernel: tuple[float, ...], dim: int) -> Tensor:
     return out
 
 
-def separable_filter(x: Tensor, rows: tuple[float, ...], cols: tuple[float, ...]) -> Tensor:
-    """Filter the last two dims: `rows` runs down the columns (H), `cols` along the rows (W)."""
-    return filter_axis(filter_axis(x, cols, -1), rows, -2)
+def separable_filter(
+    x: Tensor, rows: Sequence[float], cols: Sequence[float], mode: str = "symmetric", rows_first: bool = False
+) -> Tensor:
+    """Filter the last two dims: `rows` runs down the columns (H), `cols` along the rows (W).
+
+    Along W first unless `rows_first` (the two orders differ in float round-off only).
+    """
+    if rows_first:
+        return filter_axis(filter_axis(x, rows, -2, mode), cols, -1, mode)
+    return filter_axis(filter_axis(x, cols, -1, mode), rows, -2, mode)
 
 
 @lru_cache(maxsize=256)
-def gaussian_kernel(sigma: float) -> tuple[float, ...]:
-    """Normalised 1-D Gaussian taps out to 3 sigma."""
-    radius = max(1, math.ceil(3.0 * sigma))
+def gaussian_kernel(sigma: float, radius: int | None = None) -> tuple[float, ...]:
+    """Normalised 1-D Gaussian taps from -radius to radius (default: out to 3 sigma)."""
+    if radius is None:
+        radius = max(1, math.ceil(3.0 * sigma))
     taps = [math.exp(-0.5 * (i / sigma) ** 2) for i in range(-radius, radius + 1)]
     total = sum(taps)
     return tuple(t / total for t in taps)
 
 
-def gaussian_blur(x: Tensor, sigma: float) -> Tensor:
-    """Gaussian blur with standard deviation `sigma` in pixels (no-op for sigma <= 0)."""
+def truncated_radius(sigma: float, truncate: float) -> int:
+    """scipy.ndimage's Gaussian radius for `truncate` standard deviations: int(truncate * sigma + 0.5)."""
+    return max(int(truncate * sigma + 0.5), 1)
+
+
+def gaussian_blur(
+    x: Tensor, sigma: float, radius: int | None = None, mode: str = "symmetric", rows_first: bool = False
+) -> Tensor:
+    """Gaussian blur with standard deviation `sigma` in pixels (no-op for sigma <= 0).
+
+    `radius` as for gaussian_kernel; `mode` and `rows_first` as for separable_filter.
+    """
     if sigma <= 0:
         return x
-    kernel = gaussian_kernel(float(sigma))
-    return separable_filter(x, kernel, kernel)
+    kernel = gaussian_kernel(float(sigma), radius)
+    return separable_filter(x, kernel, kernel, mode, rows_first)
+
+
+def side_blur(x: Tensor, fraction: float) -> Tensor:
+    """Gaussian blur with sigma `fraction` of the side (min(H, W)), so it looks alike at any size."""
+    return gaussian_blur(x, fraction * side(x))
 
 
 SOBEL_SMOOTH = (0.25, 0.5, 0.25)
@@ -144,11 +188,11 @@ def aspect_scale(height: int, width: int) -> tuple[float, float]:
     return width / short, height / short
 
 
-def warp(x: Tensor, grid: Tensor, padding_mode: str = WARP_PADDING) -> Tensor:
+def warp(x: Tensor, grid: Tensor, padding_mode: str = WARP_PADDING, align_corners: bool = False) -> Tensor:
     """Sample `x` at `grid` ((N or 1, H, W, 2), x then y in [-1, 1]) bilinearly, clamped to [0, 1].
 
-    align_corners=False, so the identity grid reproduces the photo exactly.
+    align_corners=False by default, so the identity grid above reproduces the photo exactly.
     """
     grid = grid.to(dtype=x.dtype).expand(x.shape[0], -1, -1, -1)
-    out = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)
+    out = F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=align_corners)
     return out.clamp_(0.0, 1.0)

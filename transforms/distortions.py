@@ -23,8 +23,18 @@ GRID_STEPS = 5
 SWIRL_FALLOFF = 0.25
 
 
+def _grid_for(x: Tensor, grid_of, *key) -> Tensor:
+    """The cached static grid `grid_of(*key, height, width, device)` for the batch `x`."""
+    return grid_of(*key, x.shape[-2], x.shape[-1], x.device)
+
+
 def _base(x: Tensor) -> Tensor:
-    return identity_grid(x.shape[-2], x.shape[-1], x.device)
+    return _grid_for(x, identity_grid)
+
+
+def _per_axis(x: Tensor, dtype: torch.dtype) -> Tensor:
+    """aspect_scale of the batch as a tensor (x then y)."""
+    return torch.tensor(aspect_scale(x.shape[-2], x.shape[-1]), device=x.device, dtype=dtype)
 
 
 def _random_sign(rng: PhotoRNG, x: Tensor) -> Tensor:
@@ -34,8 +44,7 @@ def _random_sign(rng: PhotoRNG, x: Tensor) -> Tensor:
 
 def _linear_warp(x: Tensor, matrices: Tensor) -> Tensor:
     """Warp by (N, 2, 2) output->source matrices acting on square (aspect-corrected) coordinates."""
-    height, width = x.shape[-2:]
-    scale = torch.tensor(aspect_scale(height, width), device=x.device, dtype=x.dtype)
+    scale = _per_axis(x, x.dtype)
     square = _base(x) * scale
     source = torch.einsum("nij,nhwj->nhwi", matrices, square.expand(x.shape[0], -1, -1, -1))
     return warp(x, source / scale)
@@ -101,7 +110,7 @@ def _radial_grid(kind: str, strength: float, height: int, width: int, device: to
 )
 def barrel(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Barrel lens distortion: the centre bulges towards the viewer."""
-    return warp(x, _radial_grid("barrel", float(level), x.shape[-2], x.shape[-1], x.device))
+    return warp(x, _grid_for(x, _radial_grid, "barrel", float(level)))
 
 
 @register_transform(
@@ -116,7 +125,7 @@ def barrel(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 )
 def pincushion(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Pincushion lens distortion: the corners are pulled outwards."""
-    return warp(x, _radial_grid("pincushion", float(level), x.shape[-2], x.shape[-1], x.device))
+    return warp(x, _grid_for(x, _radial_grid, "pincushion", float(level)))
 
 
 @lru_cache(maxsize=64)
@@ -144,7 +153,7 @@ def _swirl_grid(strength: float, height: int, width: int, device: torch.device) 
 )
 def swirl(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Swirl about the centre: rotation strongest in the middle, fading towards the edges."""
-    return warp(x, _swirl_grid(float(level), x.shape[-2], x.shape[-1], x.device))
+    return warp(x, _grid_for(x, _swirl_grid, float(level)))
 
 
 @register_transform(
@@ -164,7 +173,7 @@ def elastic(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     height, width = x.shape[-2:]
     control = rng.randn(2, ELASTIC_CONTROL, ELASTIC_CONTROL).to(device=x.device, dtype=x.dtype)
     field = F.interpolate(control, size=(height, width), mode="bicubic", align_corners=False)
-    per_axis = torch.tensor(aspect_scale(height, width), device=x.device, dtype=x.dtype)
+    per_axis = _per_axis(x, x.dtype)
     shift = field.permute(0, 2, 3, 1) * (2 * level) / per_axis  # side fraction -> normalised units
     return warp(x, _base(x) + shift)
 
@@ -237,11 +246,9 @@ CORNERS = ((-1.0, -1.0), (1.0, -1.0), (1.0, 1.0), (-1.0, 1.0))
 )
 def perspective(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Perspective warp: the photo's corners move a fixed distance in random directions."""
-    height, width = x.shape[-2:]
     corners = torch.tensor(CORNERS, device=x.device, dtype=torch.float64).expand(x.shape[0], -1, -1)
-    per_axis = torch.tensor(aspect_scale(height, width), device=x.device, dtype=torch.float64)
     direction = rng.uniform(0.0, 2 * math.pi, 4).to(device=x.device, dtype=torch.float64)
-    moves = torch.stack((direction.cos(), direction.sin()), -1) * (2 * level) / per_axis
+    moves = torch.stack((direction.cos(), direction.sin()), -1) * (2 * level) / _per_axis(x, torch.float64)
     matrices = _homographies(corners, corners + moves)
     base = _base(x).to(torch.float64)
     points = torch.cat((base, torch.ones_like(base[..., :1])), -1)[0]  # (H, W, 3)

@@ -12,7 +12,7 @@ from torch import Tensor
 
 from robustbench_lite import register_transform
 from robustbench_lite.rng import PhotoRNG
-from transforms._common import blend, gaussian_blur, luma, side
+from transforms._common import blend, luma, side_blur
 
 SIGMA_DOC = "Gaussian standard deviation as a fraction of the side"
 
@@ -25,7 +25,7 @@ SIGMA_DOC = "Gaussian standard deviation as a fraction of the side"
 )
 def low_pass(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Gaussian blur (low-pass filter) with sigma `level` of the side."""
-    return gaussian_blur(x, level * side(x))
+    return side_blur(x, level)
 
 
 @register_transform(
@@ -40,7 +40,7 @@ def low_pass(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 )
 def high_pass(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """High-pass filter: the photo minus its Gaussian blur, re-centred on its mean colour."""
-    detail = x - gaussian_blur(x, level * side(x))
+    detail = x - side_blur(x, level)
     return detail.add_(x.mean(dim=(2, 3), keepdim=True)).clamp_(0.0, 1.0)
 
 

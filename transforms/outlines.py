@@ -11,7 +11,7 @@ from torch import Tensor
 
 from robustbench_lite import register_transform
 from robustbench_lite.rng import PhotoRNG
-from transforms._common import blend, gaussian_blur, luma, per_image_quantiles, side, sobel
+from transforms._common import blend, luma, per_image_quantiles, side_blur, sobel
 
 FADES = (0.2, 0.4, 0.6, 0.8, 1.0)
 FADE_DOC = "texture removed: the photo is faded towards white by this fraction (1.0 = lines only)"
@@ -70,7 +70,7 @@ def _hysteresis(strong: Tensor, weak: Tensor) -> Tensor:
 
 def canny(x: Tensor) -> Tensor:
     """Canny edges of the photo's luma, a bool mask (N, 1, H, W); thresholds per photo."""
-    grey = gaussian_blur(luma(x), CANNY_SIGMA * side(x))
+    grey = side_blur(luma(x), CANNY_SIGMA)
     gx, gy = sobel(grey)
     magnitude = torch.hypot(gx, gy)
     ridges = _thin_ridges(magnitude, gx, gy)
@@ -112,7 +112,7 @@ def edges(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 )
 def sobel_sketch(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Soft pencil sketch: Sobel gradient magnitude drawn dark on a photo faded to white."""
-    gx, gy = sobel(gaussian_blur(luma(x), SOBEL_SIGMA * side(x)))
+    gx, gy = sobel(side_blur(luma(x), SOBEL_SIGMA))
     magnitude = torch.hypot(gx, gy)
     black = per_image_quantiles(magnitude, (SOBEL_WHITE_QUANTILE,)).clamp_(min=MIN_GRADIENT)
     ink = 1.0 - (magnitude / black).clamp_(max=1.0)
@@ -132,7 +132,7 @@ def sobel_sketch(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 )
 def contours(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Contour map of brightness: posterised luma bands outlined in black on a faded photo."""
-    grey = gaussian_blur(luma(x), CONTOUR_SIGMA * side(x))
+    grey = side_blur(luma(x), CONTOUR_SIGMA)
     cuts = per_image_quantiles(grey, tuple(k / CONTOUR_BANDS for k in range(1, CONTOUR_BANDS)))
     band = (grey > cuts).sum(dim=1, keepdim=True, dtype=x.dtype)  # (N, 1, H, W) band index
     changes = (band != _shifted(band, 0, 1)) | (band != _shifted(band, 1, 0))
