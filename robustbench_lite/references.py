@@ -209,6 +209,7 @@ def _fit(x: np.ndarray, y: np.ndarray, scale: str) -> tuple[float, float]:
     return float(result.slope), float(result.intercept)
 
 
+@lru_cache(maxsize=None)
 def reference_line(condition: str, scale: str = "logit", protocol: str = "native") -> ReferenceLine:
     """The published line of a condition (`greyscale@5`, `fog@3`, `imagenet-sketch`, ...)."""
     _check_scale(scale)

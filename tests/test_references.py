@@ -214,3 +214,24 @@ def test_references_module_imports_no_other_project_module():
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     assert {m for m in imported if m.startswith("robustbench_lite")} == {"robustbench_lite.errors"}
+
+
+@pytest.mark.parametrize("shift, scale", [("imagenetv2-matched-frequency", "logit"), ("imagenet-r", "probit")])
+def test_population_figure_draws_the_published_line(tmp_path, shift, scale):
+    from robustbench_lite.population_plot import draw_population_figure, readable_ticks
+
+    drawn = draw_population_figure(shift, tmp_path / "fickle.png", scale=scale)
+    line = ref.reference_line(shift, scale)
+    assert (drawn["n"], drawn["slope"], drawn["intercept"], drawn["column"]) == (line.n, line.slope, line.intercept,
+                                                                                line.column)
+    points = ref.population_points(shift)
+    assert drawn["n_points"] + drawn["n_hidden"] == len(points)
+    assert drawn["n_points"] == int((points["clean"] >= 0.1).sum())
+    assert (tmp_path / "fickle.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    f = ref._forward(scale)
+    for ticks in (drawn["xticks"], drawn["yticks"]):
+        assert len(ticks) >= 4
+        gaps = np.diff(f(np.array(ticks)))
+        assert np.all(gaps >= 0.085 * (f(ticks[-1]) - f(ticks[0])) - 1e-12)  # never crowded
+    assert readable_ticks(0.55, 0.95) == [0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
+    assert readable_ticks(0.001, 0.999) == [0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999]
