@@ -2,9 +2,21 @@
 
 The bundled data (`reference_data/`, built by `tools/build_references.py`) holds the testbed's
 top-1 accuracies (Taori et al. 2020; Miller et al. 2021) for 338 models x 213 settings. Each of
-our conditions with a published counterpart maps to one testbed column (`mapping_table`); its line
-is the testbed's: OLS of scale(shifted) on scale(clean), accuracies as fractions, over the line-fit
-models (`line_fit_mask`). Accuracies here are fractions in [0, 1] unless a name says percent.
+our conditions with a published counterpart maps to one testbed column; its line is the testbed's:
+OLS of scale(shifted) on scale(clean), accuracies as fractions, over the line-fit models
+(`line_fit_mask`). Accuracies here are fractions in [0, 1] unless a name says percent.
+
+The mapping table (`mapping_table(protocol)` lists it row by row; x axis `val` unless noted):
+
+| condition | protocol `native` | protocol `imagenet-c` |
+|---|---|---|
+| `greyscale@5` | `greyscale` | `greyscale` |
+| `NAME@S`, NAME in CORRUPTIONS + EXTRA_CORRUPTIONS, S = 1..5 | `imagenet-c.NAME.S_in-memory` | `imagenet-c.NAME.S_on-disk` |
+| `glass_blur@S` | `imagenet-c.glass_blur.S_on-disk`, indicative | `imagenet-c.glass_blur.S_on-disk` |
+| a NATURAL_SHIFTS dataset, e.g. `imagenet-r` | its column (`imagenet-r`, x axis `val-on-imagenet-r-classes`) | same |
+
+`imagenet-a` is left unmapped (two published lines, `imagenet_a_lines`); other greyscale levels and
+our other transforms have no published counterpart.
 """
 from __future__ import annotations
 
@@ -47,8 +59,8 @@ NATURAL_SHIFTS = {
 }
 # Known but deliberately unmapped: no single published line exists.
 UNMAPPED_WHY = {
-    "imagenet-a": "ImageNet-A is not linear in the testbed population (two lines split at 91.86 %: "
-                  "see references.imagenet_a_lines)",
+    "imagenet-a": "ImageNet-A is not linear in the testbed population (two published lines, split at "
+                  "91.86 % clean)",
 }
 
 # The testbed's line-fit rule (its paper scripts): STANDARD models, clean >= 55 % (75 % on ImageNet-R
@@ -129,6 +141,12 @@ def mapped_conditions(protocol: str = "native") -> list[str]:
     """Every condition with a published counterpart under this corruption protocol, in table order."""
     _check_protocol(protocol)
     return list(_table(protocol))
+
+
+def is_mapped(condition: str, protocol: str = "native") -> bool:
+    """Whether the condition has a published line under this protocol (no error either way)."""
+    _check_protocol(protocol)
+    return condition in _table(protocol)
 
 
 def mapping(condition: str, protocol: str = "native") -> Mapping:

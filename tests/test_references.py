@@ -235,3 +235,8 @@ def test_population_figure_draws_the_published_line(tmp_path, shift, scale):
         assert np.all(gaps >= 0.085 * (f(ticks[-1]) - f(ticks[0])) - 1e-12)  # never crowded
     assert readable_ticks(0.55, 0.95) == [0.6, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95]
     assert readable_ticks(0.001, 0.999) == [0.001, 0.01, 0.1, 0.5, 0.9, 0.99, 0.999]
+
+
+def test_is_mapped_answers_without_raising():
+    assert ref.is_mapped("greyscale@5") and ref.is_mapped("glass_blur@1") and ref.is_mapped("objectnet", "imagenet-c")
+    assert not ref.is_mapped("rotate@3") and not ref.is_mapped("imagenet-a") and not ref.is_mapped("clean")
