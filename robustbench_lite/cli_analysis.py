@@ -80,8 +80,9 @@ def _print_table(result: TableFit) -> None:
 @click.argument("csv", type=click.Path(path_type=Path), required=False)
 @click.option("--x", "x", default="clean_top1", show_default=True, help="Column of clean accuracies.")
 @click.option("--y", "y", default="shifted_top1", show_default=True, help="Column of shifted accuracies.")
-@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True,
-              help="Axis transform before the least-squares fit.")
+@click.option("--scale", type=SCALE_CHOICE, default=None,
+              help="Axis transform before the least-squares fit.  [default: probit; logit with --population, "
+                   "the testbed's own]")
 @click.option("--where", default=None, help="pandas query selecting the rows to fit (default: all), "
                                             "e.g. \"use_for_line_fit == 1\".")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -113,14 +114,18 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
             raise UserError("fit --population takes --shift NAME and -o FILE, and no CSV")
         from .population_plot import draw_population_figure
 
-        drawn = draw_population_figure(shift, out, scale="probit" if scale == "probit" else "logit")
-        click.echo(f"wrote {out}: {drawn}")
+        if scale not in (None, "logit", "probit"):
+            raise UserError(f"fit --population: the published lines are fitted on logit or probit axes, not {scale}")
+        drawn = draw_population_figure(shift, out, scale=scale or "logit")
+        sign = "-" if drawn["intercept"] < 0 else "+"
+        click.echo(f"wrote {out}: {drawn['n_points']} testbed models ({drawn['n']} on the line), "
+                   f"{drawn['scale']}(shifted) = {drawn['slope']:.4f} * {drawn['scale']}(clean) {sign} {abs(drawn['intercept']):.4f}")
         return
     if csv is None:
         raise UserError("fit needs a CSV of accuracies, or --population testbed --shift NAME -o FILE")
     from .fit import fit_table
 
-    result = fit_table(csv, x, y, scale, where)
+    result = fit_table(csv, x, y, scale or "probit", where)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if fmt == "json":

@@ -110,14 +110,14 @@ def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
     keys = ("seed", "restrict_logits") + (("save_logits",) if same_store else ())
     for key in keys:
         if old_config.get(key) != new_config.get(key):
-            diffs.append(f"{key} {old_config.get(key)!r} vs {new_config.get(key)!r}")
+            diffs.append(f"{key}: {old_config.get(key)!r} -> {new_config.get(key)!r}")
     if _precision(old) != _precision(new):
-        diffs.append(f"precision {_precision(old)} vs {_precision(new)}")
+        diffs.append(f"precision: {_precision(old)} -> {_precision(new)}")
     old_print, new_print = old.get("dataset", {}).get("fingerprint"), new.get("dataset", {}).get("fingerprint")
     if old_print != new_print:
-        diffs.append(f"dataset fingerprint {old_print} vs {new_print} (other photos, --limit or --classes)")
+        diffs.append(f"dataset fingerprint: {old_print} -> {new_print} (other photos, --limit or --classes)")
     if same_store and old.get("chunk_size") != new.get("chunk_size"):
-        diffs.append(f"chunk_size {old.get('chunk_size')} vs {new.get('chunk_size')}")
+        diffs.append(f"chunk_size: {old.get('chunk_size')} -> {new.get('chunk_size')}")
     old_models, new_models = old.get("models", {}), new.get("models", {})
     for name in sorted(set(old_models) & set(new_models)):
         a, b = old_models[name], new_models[name]
@@ -132,7 +132,7 @@ def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
             if a.get(field) != b.get(field):
                 diffs.append(f"transform {name}: {field} changed")
     if same_store and old.get("version") != new.get("version"):
-        diffs.append(f"robustbench-lite version {old.get('version')} vs {new.get('version')}")
+        diffs.append(f"robustbench-lite version: {old.get('version')} -> {new.get('version')}")
     return diffs
 
 

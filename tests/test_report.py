@@ -165,7 +165,7 @@ def test_user_strings_are_escaped(tmp_path):
 def test_runs_on_different_photos_are_refused(tmp_path):
     a = make_run(tmp_path / "a", fingerprint="fp-1")
     b = make_run(tmp_path / "b", models=("delta", "eps", "zeta"), fingerprint="fp-2")
-    with pytest.raises(UserError, match="dataset fingerprint fp-1 vs fp-2"):
+    with pytest.raises(UserError, match="dataset fingerprint: fp-1 -> fp-2"):
         write_report([a, b], tmp_path / "out")
 
 

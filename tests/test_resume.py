@@ -148,11 +148,11 @@ def test_a_chunk_is_written_atomically_and_readable_by_others(tmp_path):
     import pyarrow.parquet as pq
 
     from robustbench_lite.records import record_schema
-    from robustbench_lite.store import ChunkStore
+    from robustbench_lite.store import ChunkStore, cells_of
 
     store = ChunkStore(tmp_path)
     path = store.write(3, "posterise", 1, record_schema(False).empty_table(), models=["m"])
-    assert store.done_cells() == {(3, "posterise", 1, "m")}
+    assert cells_of(store.chunks()) == {(3, "posterise", 1, "m")}
     assert [p.name for p in (tmp_path / "chunks").iterdir()] == [path.name]
     assert pq.read_table(path).schema.names == record_schema(False).names
     umask = os.umask(0)

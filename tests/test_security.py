@@ -77,7 +77,7 @@ def test_benign_checkpoints_load_and_predict_like_the_packaged_model(shared_samp
     logits = []
     with torch.inference_mode():
         for m in models:
-            z = (x - torch.tensor(m.mean).view(1, 3, 1, 1)) / torch.tensor(m.std).view(1, 3, 1, 1)
+            z = (x - torch.tensor(m.preprocessing.mean).view(1, 3, 1, 1)) / torch.tensor(m.preprocessing.std).view(1, 3, 1, 1)
             logits.append(m.module(z.contiguous(memory_format=torch.channels_last)))
     for other in logits[1:]:
         assert torch.equal(other.argmax(1), logits[0].argmax(1))
