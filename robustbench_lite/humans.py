@@ -98,6 +98,29 @@ def human_condition(transform: str, level: float) -> tuple[str, str] | None:
     return experiment, str(_row(experiment, float(level))["condition"])
 
 
+def condition_rows(transform_levels: dict[str, tuple[float, ...]]) -> pd.DataFrame:
+    """One row per modelvshuman condition of a run, beside its human row (for RUN_DIR/humans.csv).
+
+    `transform_levels` maps transform names to their levels (e.g. {s.name: s.severities});
+    others are skipped. Columns: experiment, condition, condition_value, transform, severity
+    (1-based), human_accuracy (0-1), in_benchmark_ood_subset.
+    """
+    rows = []
+    for transform, levels in transform_levels.items():
+        experiment = TRANSFORM_EXPERIMENTS.get(transform)
+        for severity, level in enumerate(levels, start=1):
+            if experiment is None:
+                continue
+            row = _row(experiment, float(level))
+            rows.append({"experiment": experiment, "condition": row["condition"],
+                         "condition_value": row["condition_value"], "transform": transform,
+                         "severity": severity, "human_accuracy": float(row["accuracy"]),
+                         "in_benchmark_ood_subset": row["in_benchmark_ood_subset"]})
+    columns = ["experiment", "condition", "condition_value", "transform", "severity", "human_accuracy",
+               "in_benchmark_ood_subset"]
+    return pd.DataFrame(rows, columns=columns)
+
+
 def _is_ood(flag: str) -> bool:
     return flag != "no"  # 'yes', or '' for the five one-condition datasets
 

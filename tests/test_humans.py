@@ -79,6 +79,18 @@ def test_human_lookups():
         humans.human_accuracy("no-such", 1)
 
 
+def test_condition_rows_map_every_modelvshuman_level_once():
+    from robustbench_lite.registry import all_transforms
+
+    levels = {s.name: s.severities for s in all_transforms()}
+    rows = humans.condition_rows(levels)
+    assert len(rows) == sum(len(levels[n]) for n in humans.TRANSFORM_EXPERIMENTS) >= 40
+    assert not rows.duplicated(["experiment", "condition"]).any()
+    assert set(rows["transform"]) == set(humans.TRANSFORM_EXPERIMENTS)
+    c5 = rows[(rows["transform"] == "mvh_contrast") & (rows["severity"] == 6)].iloc[0]
+    assert (c5["condition"], c5["condition_value"], c5["human_accuracy"]) == ("c05", 5.0, 0.353125)
+
+
 def test_bundled_table_is_the_shared_one(mvh):
     assert (DATA / "human_accuracy.csv").read_bytes() == (mvh / "human_accuracy.csv").read_bytes()
     assert len(humans.human_table()) == 78 and len(humans.rows_experiments()) == 17

@@ -57,6 +57,10 @@ def scaled_sigma(x: Tensor, sigma_224: float) -> float:
     return float(sigma_224) * side(x) / REFERENCE_SIDE
 
 
+def _wide(x: Tensor) -> torch.dtype:
+    return torch.float32 if x.device.type == "mps" else torch.float64
+
+
 @lru_cache(maxsize=64)
 def _gaussian_operator(length: int, sigma: float, device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """scipy's truncated Gaussian as a (length, length) matrix, and the weight falling off the edge."""
@@ -71,12 +75,16 @@ def _gaussian_operator(length: int, sigma: float, device: torch.device, dtype: t
 
 
 def gaussian_constant(g: Tensor, sigma: float, cval: float = BG_GREY) -> Tensor:
-    """scipy.ndimage.gaussian_filter(g, sigma, mode='constant', cval=cval) over the last two dims."""
-    rows, off_rows = _gaussian_operator(g.shape[-2], sigma, g.device, g.dtype)
-    cols, off_cols = _gaussian_operator(g.shape[-1], sigma, g.device, g.dtype)
-    out = rows @ g @ cols.T
+    """scipy.ndimage.gaussian_filter(g, sigma, mode='constant', cval=cval) over the last two dims.
+
+    Two matrix products in float64 (float32 on MPS), so TF32 settings cannot blur the result.
+    """
+    dtype = _wide(g)
+    rows, off_rows = _gaussian_operator(g.shape[-2], sigma, g.device, dtype)
+    cols, off_cols = _gaussian_operator(g.shape[-1], sigma, g.device, dtype)
+    out = rows @ g.to(dtype) @ cols.T
     edge = off_rows[:, None] + off_cols[None, :] - off_rows[:, None] * off_cols[None, :]
-    return out.add_(edge, alpha=cval)
+    return out.add_(edge, alpha=cval).to(g.dtype)
 
 
 def _centred_fft(g: Tensor) -> Tensor:
@@ -124,10 +132,6 @@ def _opponent_affine() -> tuple[np.ndarray, np.ndarray]:
     matrix = back @ CONES
     offset = np.linalg.inv(CONES) @ WHITE_CONES - back @ WHITE_CONES
     return matrix, offset
-
-
-def _wide(x: Tensor) -> torch.dtype:
-    return torch.float32 if x.device.type == "mps" else torch.float64
 
 
 def opponent_colours(x: Tensor) -> Tensor:
