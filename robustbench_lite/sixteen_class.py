@@ -64,3 +64,13 @@ def sixteen_class_answers(logits: torch.Tensor) -> list[str]:
     """Category names answered for (N, 1000) logits (softmax in float64 first, as records need)."""
     decisions = sixteen_class_decision(torch.softmax(logits.detach().double().cpu(), dim=1))
     return [CATEGORIES[int(i)] for i in decisions]
+
+
+def sixteen_class_fields(logits: torch.Tensor, labels) -> tuple[list[str], list[bool | None]]:
+    """Records' `sixteen_class_answer` and `sixteen_class_correct` for (N, 1000) logits.
+
+    `correct` is None where the label is outside the 16 categories (such photos do not count).
+    """
+    answers = sixteen_class_answers(logits)
+    truths = [category_of_label(int(label)) for label in labels]
+    return answers, [None if truth is None else answer == truth for answer, truth in zip(answers, truths)]

@@ -124,6 +124,10 @@ def test_sixteen_class_decision_equals_an_independent_numpy_computation(mvh):
     assert isinstance(as_torch, torch.Tensor) and torch.equal(as_torch, torch.from_numpy(expected))
     answers = sixteen_class.sixteen_class_answers(torch.from_numpy(logits).float())
     assert answers == [names[i] for i in expected]
+    labels = [404, 0, 152, 294]  # airplane, not one of the 16, dog, bear
+    fields = sixteen_class.sixteen_class_fields(torch.from_numpy(logits[:4]).float(), labels)
+    assert fields[0] == answers[:4]
+    assert fields[1] == [answers[0] == "airplane", None, answers[2] == "dog", answers[3] == "bear"]
     dog_heavy = np.zeros((1, 1000))
     dog_heavy[0, shared["dog"]] = 0.9 / len(shared["dog"])
     dog_heavy[0, shared["knife"]] = 0.1  # one class, mean 0.1 beats dog's mean 0.0083
