@@ -14,9 +14,11 @@ import pandas as pd
 
 from .conditions import condition_key
 from .errors import UserError
-from .fit import DEFAULT_BOOTSTRAP, RunFit, TableFit, fit_run
+from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
+from .run_fit import RunFit, fit_run
 from .manifest import comparable, read_manifest
 from .metrics import family_summary, model_ranking, pairwise_mcnemar, summarize
+from .references import is_mapped, reference_line, run_placement
 from .store import read_records
 
 
@@ -100,10 +102,39 @@ class Analysis:
     ranking: pd.DataFrame
     fit: RunFit
     reference: TableFit | None
+    published: pd.DataFrame = field(default_factory=pd.DataFrame)  # references.csv: the lines used
+    placement: tuple[str, str] = ("indicative", "")
     seconds: dict[str, float] = field(default_factory=dict)
 
 
-def analyse(data: RunData, baseline: str | None = None, scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP,
+PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_column", "n", "slope", "intercept",
+                     "scale", "indicative", "note", "placement"]
+
+
+def published_lines(data: RunData, scale: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
+    """The published line of every condition of the run that has one ({key: (reference, line)}), and their table.
+
+    ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`).
+    """
+    protocol = data.config("corruption_protocol") or "native"
+    line_scale = scale if scale in ("logit", "probit") else "logit"
+    placement, _ = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
+    lines, rows = {}, []
+    for c in data.conditions:
+        key = condition_key(c["transform"], c["severity"])
+        if key == "clean" or not is_mapped(key, protocol):
+            continue
+        ref = reference_line(key, line_scale, protocol)
+        label = f"{ref.population}:{ref.column}"
+        lines[key] = (label, LineFit(ref.scale, ref.slope, ref.intercept, float("nan"), ref.n, 0))
+        rows.append({"condition": key, "reference": label, "population": ref.population, "column": ref.column,
+                     "clean_column": ref.clean_column, "n": ref.n, "slope": ref.slope, "intercept": ref.intercept,
+                     "scale": ref.scale, "indicative": ref.indicative or placement != "val", "note": ref.note,
+                     "placement": placement})
+    return lines, pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+
+
+def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
             seed: int | None = None, reference: TableFit | None = None) -> Analysis:
     """Summary, family summary, McNemar pairs, ranking and the reproducibility fits of merged runs.
 
@@ -122,17 +153,24 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "probit", n
     seconds["pairwise"] = time.perf_counter() - clock
     clock = time.perf_counter()
     seed = int(data.config("seed", 0) or 0) if seed is None else seed
-    run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed)
+    placement = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
+    lines, published = published_lines(data, scale)
+    run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed, published=lines,
+                      placement=placement[0])
     seconds["fit"] = time.perf_counter() - clock
-    er = run_fit.effective.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
+    effective = run_fit.effective
+    if (effective["reference"] != "run").any():  # the field's lines, where the run has them
+        effective = effective.loc[effective["reference"] != "run"]
+    er = effective.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
     ranking = ranking.join(er, on="model")
-    return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, seconds)
+    return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published, placement,
+                    seconds)
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
     tables = {
         "summary": result.summary, "family_summary": result.family, "pairwise": result.pairwise,
-        "fit": result.fit.lines, "effective_robustness": result.fit.effective,
+        "fit": result.fit.lines, "effective_robustness": result.fit.effective, "references": result.published,
     }
     written = {}
     for name, frame in tables.items():

@@ -146,8 +146,8 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 @click.option("--reference-where", default=None, help="pandas query selecting --reference rows for its line.")
 @click.option("--baseline", default=None,
               help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
-@click.option("--scale", type=SCALE_CHOICE, default="probit", show_default=True,
-              help="Scale of the reproducibility fit.")
+@click.option("--scale", type=SCALE_CHOICE, default="logit", show_default=True,
+              help="Scale of the reproducibility fit (the testbed fits on logit).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates over photos for the fit's intervals.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")

@@ -60,16 +60,19 @@ def parse_severities(text: str | Sequence[int] | None) -> list[int] | None:
     return numbers
 
 
-def build_conditions(specs: Sequence, severities: Sequence[int] | None) -> list[Condition]:
+def build_conditions(specs: Sequence, severities: Sequence[int] | None,
+                     pinned: dict[str, set[int]] | None = None) -> list[Condition]:
     """Clean plus every (transform, severity) asked for; severities a transform lacks are skipped.
 
     `specs` are registry TransformSpecs (anything with `name` and `levels`); a transform with a
-    single level runs at it whatever `severities` says.
+    single level runs at it whatever `severities` says; `pinned` gives some transforms their own
+    severity numbers (`--transforms rotate@3`).
     """
     conditions = [CLEAN]
     for spec in specs:
+        wanted = (pinned or {}).get(spec.name, severities)
         for number, level in enumerate(spec.levels, start=1):
-            if severities is None or number in severities or len(spec.levels) == 1:
+            if wanted is None or number in wanted or len(spec.levels) == 1:
                 conditions.append(Condition(spec.name, number, level))
     return conditions
 

@@ -26,6 +26,7 @@ class RunConfig:
 
     data: str = "imagenet-sample"
     models: str = "efficientnet_lite*"
+    resolutions: str | None = None  # None: each model at its own input size
     transforms: str | None = None  # None: the four core families
     severities: str | None = None  # None: every level
     limit: int | None = None
@@ -58,7 +59,7 @@ class RunConfig:
 
 
 OPTION_NAMES = tuple(f.name for f in fields(RunConfig))
-LIST_TEXT = ("models", "transforms", "severities", "classes")  # a list or a comma-separated string
+LIST_TEXT = ("models", "resolutions", "transforms", "severities", "classes")  # a list or a comma-separated string
 PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
@@ -104,7 +105,7 @@ def normalise_options(values: dict[str, Any], origin: str = "options") -> dict[s
             if not isinstance(value, bool):
                 raise UserError(f"{origin}: {key} must be true or false, not {value!r}")
         if key in LIST_TEXT + TEXT and value is not None and not isinstance(value, str):
-            if key == "severities" and isinstance(value, int) and not isinstance(value, bool):
+            if key in ("severities", "resolutions") and isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
             else:
                 raise UserError(f"{origin}: {key} must be text, not {value!r}")

@@ -5,7 +5,7 @@ import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable
 
 from .errors import UserError
 from .imagenet import synset_to_index

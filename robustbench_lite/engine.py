@@ -18,7 +18,7 @@ from .decode import DecodeDataset, collate_decoded
 from .errors import UserError
 from .evaluate import BlockEvaluator, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
-from .models import LoadedModel, load_model
+from .models import LoadedModel, load_models
 from .plan import Plan, batch_size_of, blocks_of, default_workers, ensure_writable, pending_work, plan_run, relevant_chunks
 from .records import record_schema
 from .store import ChunkStore, cells_of
@@ -133,7 +133,7 @@ def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], 
     if plan.device.type == "cuda" and config.precision == "fp32":  # fp32 means fp32, not TF32
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    models = [load_model(e, plan.device) for e in plan.model_entries]
+    models = load_models(plan.model_entries, plan.device)
     if config.compile:
         for m in models:
             m.module = torch.compile(m.module)

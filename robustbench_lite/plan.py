@@ -16,9 +16,9 @@ from .distributed import local_rank
 from .errors import UserError
 from .imagenet import parse_classes
 from .manifest import fingerprint_samples
-from .models import ModelEntry, resolve_models
+from .models import ModelEntry, parse_resolutions, resolve_models
 from .registry import TransformSpec
-from .selection import select_transforms
+from .selection import pinned_severities, select_transforms
 
 
 @dataclass
@@ -90,10 +90,11 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
     load_plugins(files=config.plugin, dirs=config.plugin_dir)
     specs = select_transforms(config.transforms)
     severities = parse_severities(config.severities)
-    check_severities(specs, severities, echo)
-    conditions = build_conditions(specs, severities)
+    pinned = pinned_severities(config.transforms)
+    check_severities([s for s in specs if s.name not in pinned], severities, echo)
+    conditions = build_conditions(specs, severities, pinned)
     classes = parse_classes(config.classes)
-    entries = resolve_models(config.models)
+    entries = resolve_models(config.models, parse_resolutions(config.resolutions))
     names = [e.name for e in entries]
     if config.baseline is not None and config.baseline not in names:
         raise UserError(f"--baseline {config.baseline!r} is not one of the run's models ({', '.join(names)})")
@@ -112,8 +113,17 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         "fingerprint": fingerprint_samples(samples),
         "n_samples": len(samples),
         "n_classes": len({s.label for s in samples}),
+        "val_structure": has_val_structure(dataset.samples),
     }
     return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, entries)
+
+
+def has_val_structure(samples: Sequence[Sample]) -> bool:
+    """Whether a dataset is laid out like ImageNet val: all 1,000 classes, 50 photos each."""
+    from collections import Counter
+
+    counts = Counter(s.label for s in samples)
+    return len(counts) == 1000 and set(counts.values()) == {50}
 
 
 def batch_size_of(config: RunConfig, device: torch.device) -> int | None:

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .analysis import Analysis
 from .conditions import condition_key
-from .fit import TableFit, scale_accuracy
+from .fit import TableFit, scale_accuracy, unscale_accuracy
 
 MAX_CONDITION_PANELS = 12  # above this, the reproducibility plot shows one panel per family
 MAX_TRANSFORM_PANELS = 16  # above this, accuracy-vs-severity shows one panel per family
@@ -40,7 +40,7 @@ def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
     colours = _model_colours(result.data.models)
     plots: dict[str, Path] = {}
     with plt.rc_context({"font.size": 8, "axes.titlesize": 9, "figure.dpi": DPI, "savefig.dpi": DPI}):
-        for name, draw in [("reproducibility", plot_reproducibility), ("severity", plot_severity),
+        for name, draw in [("published", plot_published), ("reproducibility", plot_reproducibility), ("severity", plot_severity),
                            ("drop_heatmap", plot_drop_heatmap), ("confidence", plot_confidence)]:
             figure = draw(result, colours)
             if figure is None:
@@ -77,7 +77,20 @@ def _grid(n: int, size: float = 3.2, max_cols: int = 4):
     return figure, list(axes.flat[:n])
 
 
-_PERCENT_TICKS = [0.1, 0.5, 1, 2, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95, 98, 99, 99.5, 99.9]
+# Candidate ticks (fractions), roundest first: the greedy pick keeps the rounder of two close ticks.
+TICK_PRIORITY = (0.5, 0.1, 0.9, 0.3, 0.7, 0.01, 0.99, 0.2, 0.8, 0.05, 0.95, 0.4, 0.6, 0.02, 0.98,
+                 0.001, 0.999, 0.25, 0.75, 0.15, 0.85, 0.35, 0.65, 0.45, 0.55, 0.005, 0.995, 0.03, 0.97)
+
+
+def readable_ticks(low: float, high: float, scale: str = "logit", min_gap: float = 0.085) -> list[float]:
+    """Accuracy ticks (fractions) in [low, high], at least `min_gap` of the axis span apart on `scale`."""
+    f = lambda p: float(scale_accuracy(p, scale))  # noqa: E731
+    span = f(high) - f(low)
+    kept: list[float] = []
+    for tick in TICK_PRIORITY:
+        if low <= tick <= high and all(abs(f(tick) - f(k)) >= min_gap * span for k in kept):
+            kept.append(tick)
+    return sorted(kept)
 
 
 class _Axis:
@@ -96,10 +109,10 @@ class _Axis:
         return scale_accuracy(np.clip(np.asarray(p, dtype=float), self.eps, 1 - self.eps), self.scale)
 
     def ticks(self) -> tuple[list[float], list[str]]:
-        chosen = [t for t in _PERCENT_TICKS if self.limits[0] <= self(t / 100) <= self.limits[1]]
-        if len(chosen) > 8:
-            chosen = chosen[::2]
-        return [float(self(t / 100)) for t in chosen], [f"{t:g}%" for t in chosen]
+        """Readable accuracy ticks (never crowded: at least 8.5 % of the span apart) as positions and labels."""
+        low, high = (float(unscale_accuracy(z, self.scale)) for z in self.limits)
+        chosen = readable_ticks(max(low, self.eps), min(high, 1 - self.eps), self.scale, min_gap=0.15)
+        return [float(self(t)) for t in chosen], [f"{100 * t:g}%" for t in chosen]
 
     def style(self, ax) -> None:
         positions, labels = self.ticks()
@@ -143,6 +156,67 @@ def plot_reproducibility(result: Analysis, colours: dict):
         ax.set_xlabel("clean top-1")
         ax.set_ylabel("transformed top-1")
     figure.suptitle(f"Transformed vs clean accuracy ({result.fit.scale} axes; dashed: y = x)", y=1.0)
+    figure.tight_layout()
+    return figure
+
+
+PUBLISHED_COLOUR = "#d62728"  # the testbed's line, as in `fit --population` figures
+MAX_PUBLISHED_PANELS = 16  # above this, one panel per transform (its middle mapped severity)
+
+
+def published_panels(result: Analysis) -> pd.DataFrame:
+    """The conditions drawn on their published lines (rows of references.csv), at most MAX_PUBLISHED_PANELS."""
+    table = result.published
+    if len(table) > MAX_PUBLISHED_PANELS:
+        groups = table.groupby(table["condition"].str.split("@").str[0], sort=False).indices.values()
+        table = table.iloc[[index[len(index) // 2] for index in groups]]
+    return table.head(MAX_PUBLISHED_PANELS)
+
+
+def plot_published(result: Analysis, colours: dict):
+    """Each mapped condition on its published line: the population (grey; line-fit models darker), its
+    line and 95 % band, y = x, the run's models with Wilson intervals on both axes, and the run's own
+    line only where it is identified."""
+    from .references import bootstrap_band, population_points, reference_line
+
+    panels = published_panels(result)
+    if panels.empty:
+        return None
+    protocol = result.data.config("corruption_protocol") or "native"
+    bounds = _wilson_bounds(result.summary)
+    own = result.fit.lines.set_index("condition")
+    points = result.fit.points
+    figure, axes = _grid(len(panels))
+    for ax, row in zip(axes, panels.itertuples()):
+        line = reference_line(row.condition, row.scale, protocol)
+        population = population_points(row.condition, protocol)
+        mine = points.loc[points["condition"] == row.condition]
+        axis = _Axis(row.scale, np.concatenate([population.loc[population["in_fit"], ["clean", "shifted"]].to_numpy().ravel(),
+                                                mine[["clean_top1", "top1"]].to_numpy().ravel() / 100]))
+        axis.style(ax)
+        for in_fit, shade in ((False, "0.8"), (True, "0.55")):
+            part = population.loc[population["in_fit"] == in_fit]
+            ax.scatter(axis(part["clean"]), axis(part["shifted"]), s=5, color=shade, lw=0, zorder=2,
+                       label=f"testbed, {'line-fit' if in_fit else 'other'} (n = {len(part)})")
+        grid = np.linspace(*axis.limits, 60)
+        low, high = bootstrap_band(line, unscale_accuracy(grid, row.scale))
+        ax.fill_between(grid, axis(low), axis(high), color=PUBLISHED_COLOUR, alpha=0.18, lw=0, zorder=2)
+        ax.plot(grid, line.slope * grid + line.intercept, color=PUBLISHED_COLOUR, lw=1.3, zorder=3,
+                label="published line (95 % band)")
+        if row.condition in own.index and own.loc[row.condition, "status"] == "ok":
+            _draw_line(ax, axis, own.loc[row.condition], result.fit.replicates.get(row.condition))
+        else:
+            why = own.loc[row.condition, "status"] if row.condition in own.index else "no fit"
+            ax.text(0.03, 0.97, _plain("own line " + why.replace(": ", ":\n", 1).replace(" (", "\n(")), transform=ax.transAxes, va="top",
+                    fontsize=6, color="0.35")
+        _draw_models(ax, axis, mine, bounds, colours)
+        flag = " (indicative)" if row.indicative else ""
+        ax.set_title(_plain(f"{row.condition}{flag}\n{row.column} (n = {row.n})"), fontsize=7.5)
+        ax.set_xlabel("clean top-1")
+        ax.set_ylabel("transformed top-1")
+    axes[0].legend(loc="lower right", fontsize=6, frameon=False)
+    figure.suptitle(f"The run's models on the published lines (imagenet-testbed, {panels['scale'].iloc[0]} axes; "
+                    "dashed: y = x)", y=1.0)
     figure.tight_layout()
     return figure
 

@@ -13,11 +13,11 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from scipy import special
 
-from robustbench_lite import references
+import robustbench_lite.references as references
 
-# Candidate ticks (fractions), roundest first: the greedy pick keeps the rounder of two close ticks.
-TICK_PRIORITY = (0.5, 0.1, 0.9, 0.3, 0.7, 0.01, 0.99, 0.2, 0.8, 0.05, 0.95, 0.4, 0.6, 0.02, 0.98,
-                 0.001, 0.999, 0.25, 0.75, 0.15, 0.85, 0.35, 0.65, 0.45, 0.55, 0.005, 0.995, 0.03, 0.97)
+from .fit import scale_accuracy, unscale_accuracy
+from .plots import readable_ticks
+
 NAMES = {
     "val": "ImageNet val",
     "val-on-imagenet-r-classes": "ImageNet val, 200 ImageNet-R classes",
@@ -32,21 +32,6 @@ NAMES = {
     "greyscale": "greyscale ImageNet val",
 }
 FIT_COLOUR, OTHER_COLOUR, LINE_COLOUR = "#1f77b4", "#b0b0b0", "#d62728"
-
-
-def _forward(scale: str):
-    return special.logit if scale == "logit" else special.ndtri
-
-
-def readable_ticks(low: float, high: float, scale: str = "logit", min_gap: float = 0.085) -> list[float]:
-    """Accuracy ticks (fractions) in [low, high], at least `min_gap` of the axis span apart on `scale`."""
-    f = _forward(scale)
-    span = float(f(high) - f(low))
-    kept: list[float] = []
-    for tick in TICK_PRIORITY:
-        if low <= tick <= high and all(abs(f(tick) - f(k)) >= min_gap * span for k in kept):
-            kept.append(tick)
-    return sorted(kept)
 
 
 def setting_name(column: str) -> str:
@@ -64,10 +49,9 @@ def _percent(value: float, _pos=None) -> str:
 
 
 def _axis_limits(values: np.ndarray, scale: str, pad: float = 0.04) -> tuple[float, float]:
-    f, inv = _forward(scale), (special.expit if scale == "logit" else special.ndtr)
-    lo, hi = f(np.nanmin(values)), f(np.nanmax(values))
+    lo, hi = scale_accuracy(np.nanmin(values), scale), scale_accuracy(np.nanmax(values), scale)
     margin = pad * (hi - lo)
-    return float(inv(lo - margin)), float(inv(hi + margin))
+    return float(unscale_accuracy(lo - margin, scale)), float(unscale_accuracy(hi + margin, scale))
 
 
 def _set_axis(axis, scale: str, low: float, high: float) -> list[float]:

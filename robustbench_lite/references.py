@@ -293,3 +293,18 @@ def imagenet_a_lines(scale: str = "logit") -> tuple[ReferenceLine, ReferenceLine
                                    int(side.sum()), slope, intercept, scale, True, clean,
                                    UNMAPPED_WHY["imagenet-a"]))
     return lines[0], lines[1]
+
+
+def run_placement(dataset: dict, config: dict) -> tuple[str, str]:
+    """Whether a run's clean accuracy sits on the published lines' x axis: (`val` or `indicative`, why).
+
+    The testbed's x axis is top-1 on the full ImageNet val. A run is placed (`val`) when its data has
+    val's structure (all 1,000 classes, 50 photos each) and it evaluated all of it or a class-balanced
+    `--limit` subset (no `--classes`); any other photos measure a different clean accuracy, so the
+    placement is indicative (a steep line turns a few points of clean accuracy into tens of points).
+    """
+    if dataset.get("val_structure") and not config.get("classes"):
+        return "val", "the run's photos are ImageNet val (or a class-balanced subset of it)"
+    n, k = dataset.get("n_samples", "?"), dataset.get("n_classes", "?")
+    return "indicative", (f"the run's {n} photos of {k} classes are not ImageNet val or a class-balanced subset of "
+                          "it, so its clean accuracy is not the published lines' x axis (full-val top-1)")

@@ -17,12 +17,13 @@ import pandas as pd
 
 from .analysis import Analysis, RunData, analyse, load_runs, write_tables
 from .conditions import condition_table
-from .fit import DEFAULT_BOOTSTRAP, RunFit, fit_table
+from .fit import DEFAULT_BOOTSTRAP, fit_table
+from .run_fit import RunFit
 from .plots import make_plots
 
 
 def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_csv: Path | str | None = None,
-                 *, baseline: str | None = None, scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP,
+                 *, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
                  seed: int | None = None, reference_x: str = "clean_top1", reference_y: str = "shifted_top1",
                  reference_where: str | None = None, manifests: Sequence[dict] | None = None) -> dict[str, Path]:
     """Recompute every table from the runs' records and write CSVs, plots, report.html and report.md.
@@ -136,15 +137,26 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     ranking = Section("Ranking", [
         "Models ranked by mean transformed top-1 over all conditions (each condition weighs the same). "
         f"mCE and relative mCE are percent of the baseline model {result.baseline}'s errors (100 = as bad as it); "
-        "mean effective robustness is over the conditions whose fit is available."
+        "mean effective robustness is over the conditions with a published line (else those whose own line is identified)."
     ], [("", result.ranking)])
     usable = fit.lines.loc[fit.lines["status"] == "ok"]
+    published = Section("Published lines", _published_text(result), [("Lines (references.csv)", result.published)])
+    if "published" in plots:
+        published.plots.append(("published", "Each mapped condition: the imagenet-testbed population (grey; darker = "
+                                "the models its line is fitted on), the published line and its 95 % bootstrap band "
+                                "over those models, y = x dashed, and the run's models with Wilson 95 % intervals on "
+                                "both axes. The run's own line is drawn only where it is identified."))
+    vs_published = fit.effective.loc[fit.effective["reference"] != "run"]
+    if len(vs_published):
+        published.tables.append(("Effective robustness against the published lines (points)", vs_published.drop(
+            columns=["kind", "transform", "family", "severity", "in_fit"])))
     fit_text = [
         f"Linear reproducibility fit: {fit.scale}(transformed top-1) = slope · {fit.scale}(clean top-1) + intercept, "
         f"least squares across models; 95% intervals from {_boot_count(fit)} "
         "bootstrap replicates over photos (the same draw for every model). Effective robustness is a model's "
         "transformed top-1 minus the line's prediction at its clean top-1, in points.",
-        f"{len(usable)} of {len(fit.lines)} fits available.",
+        f"{len(usable)} of {len(fit.lines)} of the run's own lines are identified (>= 5 models spanning >= 10 pp "
+        "of clean top-1); the others are reported with their reason and used nowhere.",
     ]
     if result.reference is not None:
         ref = result.reference
@@ -157,8 +169,9 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
         reproducibility.plots.append(("reproducibility", "Transformed vs clean top-1 with Wilson 95% error bars, "
                                       "the fitted line and its 95% bootstrap band. Hollow points are at 0 or 100 % "
                                       "(drawn at the axis edge) and left out of the fit."))
-    if len(fit.effective):
-        reproducibility.tables.append(("Effective robustness (points)", fit.effective.drop(
+    own = fit.effective.loc[fit.effective["reference"] == "run"]
+    if len(own):
+        reproducibility.tables.append(("Effective robustness against the run's own lines (points)", own.drop(
             columns=["kind", "transform", "family", "severity"])))
     accuracy = Section("Accuracy and calibration", [
         "top1/top5 with 95% Wilson intervals, drop and overconfidence in points; consistency = percent of photos "
@@ -180,7 +193,33 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     ])
     files = Section("Files", [f"{name}.csv" for name in
                               ("summary", "family_summary", "pairwise", "fit", "effective_robustness")])
-    return [run, ranking, reproducibility, accuracy, conditions, pairwise, files]
+    return [run, ranking, published, reproducibility, accuracy, conditions, pairwise, files]
+
+
+def _published_text(result: Analysis) -> list[str]:
+    """Where the run's models stand against the field's lines, and how far that placement can be trusted."""
+    placement, why = result.placement
+    vs = result.fit.effective.loc[result.fit.effective["reference"] != "run"]
+    mapped = set(result.published["condition"])
+    unmapped = [k for k in dict.fromkeys(result.fit.lines.loc[result.fit.lines["kind"] == "condition", "condition"])
+                if k not in mapped]
+    missing = (f"No published counterpart (no population drawn, no line): {', '.join(unmapped)}; "
+               "`robustbench-lite reference --list` lists the mapped conditions.") if unmapped else ""
+    if not mapped:
+        return [missing or "No condition of this run has a published counterpart."]
+    text = [f"{len(result.published)} condition(s) of this run have a published counterpart in the imagenet-testbed "
+            "population (Taori et al. 2020; 338 models, bundled). Each line is the testbed's: OLS on "
+            f"{result.published['scale'].iloc[0]} axes over its STANDARD models with clean top-1 >= 55 %. Effective "
+            "robustness is the model's transformed top-1 minus the line's prediction at its clean top-1, in points, "
+            "with a 95 % interval from the bootstrap over the run's photos.",
+            f"Placement: {placement}: {why}." + (" Read the positions against the lines as indicative: a steep line "
+                                                 "turns a few points of clean accuracy into many points of "
+                                                 "prediction." if placement != "val" else "")]
+    for condition, part in vs.groupby("condition", sort=False):
+        sides = ", ".join(f"{m} {v} ({e:+.1f})" for m, v, e in
+                          zip(part["model"], part["versus_line"], part["effective_robustness"]))
+        text.append(f"{condition}: {sides}.")
+    return text + ([missing] if missing else [])
 
 
 _CSS = """

@@ -2,7 +2,8 @@
 
 `greyscale,rotate` selects a family and a transform; `corruptions,-glass_blur` a family minus one of
 its transforms (exclusions apply after every inclusion, as timm's `list_models(exclude_filters=...)`);
-`-edges` alone is the default selection minus `edges`.
+`-edges` alone is the default selection minus `edges`; `rotate@3` (a condition key) is one transform
+at one severity number, whatever `--severities` says.
 """
 from __future__ import annotations
 
@@ -44,10 +45,31 @@ def split_transform_tokens(text: str) -> list[str]:
     return [t for t in tokens if t]
 
 
+def pinned_severities(tokens: Iterable[str] | str | None) -> dict[str, set[int]]:
+    """{transform: severity numbers} of `NAME@S` tokens (conditions named by their key)."""
+    if tokens is None:
+        return {}
+    tokens = split_transform_tokens(tokens) if isinstance(tokens, str) else list(tokens)
+    pinned: dict[str, set[int]] = {}
+    for token in tokens:
+        name, at, number = token.strip().rpartition("@")
+        if at and not is_adapter_spec(token) and not token.startswith("-"):
+            if not number.isdigit() or int(number) < 1:
+                raise UserError(f"--transforms {token}: a condition is NAME@SEVERITY with a severity number from 1")
+            spec = get_transform(name)
+            if int(number) > len(spec.levels):
+                raise UserError(f"--transforms {token}: {name} has {len(spec.levels)} levels")
+            pinned.setdefault(name, set()).add(int(number))
+    return pinned
+
+
 def _expand(token: str) -> list[TransformSpec]:
     """The specs one token names: an adapter spec (registered now), a family, or a transform."""
     if is_adapter_spec(token):
         return [register_spec_transform(token)]
+    name, at, _ = token.rpartition("@")
+    if at:  # NAME@S names a condition: the transform NAME (its severity is pinned_severities')
+        return [get_transform(name)]
     family = [s for s in all_transforms() if s.family == token]
     return family or [get_transform(token)]
 

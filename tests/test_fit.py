@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from robustbench_lite import cli_analysis, fit
+from robustbench_lite import cli_analysis, fit, run_fit
 from robustbench_lite.errors import UserError
 
 PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
@@ -154,19 +154,38 @@ CONDITIONS = [{"transform": "clean", "family": "clean", "severity": 0, "level": 
 
 
 def test_run_fit_hand_worked_effective_robustness():
-    # 10 photos; clean accuracies .2 .4 .6 .5 and shifted .1 .3 .5 .5 (first k photos right)
+    # 10 photos; clean accuracies .2 .4 .6 .5 .8 and shifted .1 .3 .5 .5 .7 (first k photos right):
+    # mean x .5, mean y .42, sxy = sxx = .2, so slope 1 and intercept -.08; m4 is predicted .42, has .5
     first = lambda k: np.arange(10) < k  # noqa: E731
     correct = {}
-    for model, c, s in [("m1", 2, 1), ("m2", 4, 3), ("m3", 6, 5), ("m4", 5, 5)]:
+    for model, c, s in [("m1", 2, 1), ("m2", 4, 3), ("m3", 6, 5), ("m4", 5, 5), ("m5", 8, 7)]:
         correct[(model, "clean")], correct[(model, "t@1")] = first(c), first(s)
-    result = fit.fit_run(run_records(correct), CONDITIONS, scale="linear", n_boot=50, seed=1)
+    result = run_fit.fit_run(run_records(correct), CONDITIONS, scale="linear", n_boot=50, seed=1)
     line = result.lines.set_index("condition").loc["t@1"]
-    assert line["slope"] == pytest.approx(38 / 35) and line["intercept"] == pytest.approx(-3.9 / 35)
-    assert line["n"] == 4 and line["status"] == "ok"
+    assert line["slope"] == pytest.approx(1.0) and line["intercept"] == pytest.approx(-0.08)
+    assert line["n"] == 5 and line["status"] == "ok"
     er = result.effective.set_index(["condition", "model"])
-    assert er.loc[("t@1", "m4"), "effective_robustness"] == pytest.approx(100 * 2.4 / 35)
-    assert er.loc[("t@1", "m4"), "predicted_top1"] == pytest.approx(100 * 15.1 / 35)
+    assert er.loc[("t@1", "m4"), "effective_robustness"] == pytest.approx(8.0)
+    assert er.loc[("t@1", "m4"), "predicted_top1"] == pytest.approx(42.0)
+    assert (result.effective["reference"] == "run").all() and (result.effective["reference_n"] == 5).all()
     assert set(result.lines["condition"]) == {"t@1", "family:fam"}
+
+
+def test_run_fit_of_too_few_or_too_close_models_is_not_identified_and_used_nowhere():
+    first = lambda k: np.arange(10) < k  # noqa: E731
+    four = {}
+    for model, c, s in [("m1", 2, 1), ("m2", 4, 3), ("m3", 6, 5), ("m4", 5, 5)]:
+        four[(model, "clean")], four[(model, "t@1")] = first(c), first(s)
+    result = run_fit.fit_run(run_records(four), CONDITIONS, scale="linear", n_boot=50, seed=1)
+    line = result.lines.set_index("condition").loc["t@1"]
+    assert line["status"] == "not identified: 4 models spanning 40.0 pp of clean top-1 (needs >= 5 spanning >= 10 pp)"
+    assert line["slope"] == pytest.approx(38 / 35)  # the estimate is reported, its interval is not
+    assert np.isnan(line["slope_low"]) and result.effective.empty
+    rng = np.random.default_rng(1)
+    close = {(m, key): rng.random(400) < p for m, p in [("a", .80), ("b", .82), ("c", .84), ("d", .86), ("e", .88)]
+             for key in ("clean", "t@1")}
+    lines = run_fit.fit_run(run_records(close), CONDITIONS, n_boot=20).lines
+    assert lines["status"].str.startswith("not identified: 5 models spanning").all()
 
 
 def test_bootstrap_resamples_photos_jointly():
@@ -175,11 +194,11 @@ def test_bootstrap_resamples_photos_jointly():
     rng = np.random.default_rng(0)
     n = 200
     correct = {}
-    for model, p in [("a", 0.8), ("b", 0.65), ("c", 0.5)]:
+    for model, p in [("a", 0.8), ("b", 0.65), ("c", 0.5), ("d", 0.35), ("e", 0.9)]:
         right = rng.random(n) < p
         correct[(model, "clean")] = right
         correct[(model, "t@1")] = right.copy()
-    result = fit.fit_run(run_records(correct), CONDITIONS, n_boot=200, seed=3)
+    result = run_fit.fit_run(run_records(correct), CONDITIONS, n_boot=200, seed=3)
     line = result.lines.set_index("condition").loc["t@1"]
     for name, value in [("slope", 1.0), ("intercept", 0.0)]:
         assert line[name] == pytest.approx(value, abs=1e-9)
@@ -198,22 +217,22 @@ def test_bootstrap_accuracy_interval_matches_binomial_spread_and_seed():
         correct[(model, "clean")] = np.arange(n) < k
         correct[(model, "t@1")] = np.arange(n) < k - 40
     records = run_records(correct)
-    result = fit.fit_run(records, CONDITIONS, n_boot=1000, seed=5)
+    result = run_fit.fit_run(records, CONDITIONS, n_boot=1000, seed=5)
     point = result.points.set_index(["condition", "model"]).loc[("t@1", "a")]
     p = 160 / n
     half = 100 * 1.96 * np.sqrt(p * (1 - p) / n)
     assert point["top1"] == pytest.approx(40.0)
     assert point["top1_low"] == pytest.approx(40.0 - half, abs=1.0)
     assert point["top1_high"] == pytest.approx(40.0 + half, abs=1.0)
-    again = fit.fit_run(records, CONDITIONS, n_boot=1000, seed=5)
+    again = run_fit.fit_run(records, CONDITIONS, n_boot=1000, seed=5)
     pd.testing.assert_frame_equal(result.lines, again.lines)
-    other = fit.fit_run(records, CONDITIONS, n_boot=1000, seed=6)
+    other = run_fit.fit_run(records, CONDITIONS, n_boot=1000, seed=6)
     assert other.lines.loc[0, "slope_low"] != result.lines.loc[0, "slope_low"]
 
 
 def test_run_fit_with_two_models_is_unavailable():
     correct = {(m, key): np.arange(20) < k for m, k in [("a", 12), ("b", 15)] for key in ("clean", "t@1")}
-    result = fit.fit_run(run_records(correct), CONDITIONS, n_boot=20)
+    result = run_fit.fit_run(run_records(correct), CONDITIONS, n_boot=20)
     assert result.lines["status"].tolist() == ["unavailable: needs >= 3 models, got 2"] * 2
     assert result.lines["slope"].isna().all() and result.lines["slope_low"].isna().all()
     assert result.effective.empty

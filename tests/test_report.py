@@ -21,7 +21,8 @@ PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pu
 TRANSFORMS = {"blur": ("blurry", (0.5, 1.0), 0.5), "grey": ("colour", (0.3, 0.6), 0.3)}
 
 
-def make_run(run_dir: Path, models=("alpha", "beta", "gamma"), skills=(1.3, 0.9, 0.4), n_photos=200,
+def make_run(run_dir: Path, models=("alpha", "beta", "gamma", "delta", "eps"), skills=(1.3, 0.9, 0.4, 0.0, -0.4),
+             n_photos=200,
              fingerprint="fp-1", seed=0, description=None) -> Path:
     """A run folder with records for models x (clean + 2 transforms x 2 severities) x photos, and a manifest.
 
@@ -74,7 +75,7 @@ def embedded_pngs(text: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def three_model_report(tmp_path_factory):
+def five_model_report(tmp_path_factory):
     run = make_run(tmp_path_factory.mktemp("run3") / "run")
     (run / "plots").mkdir()
     (run / "plots" / "examples.png").write_bytes(_tiny_png())
@@ -100,8 +101,8 @@ def _tiny_png() -> bytes:
     return buffer.getvalue()
 
 
-def test_three_model_report_writes_every_file(three_model_report):
-    _, out, written, seconds = three_model_report
+def test_five_model_report_writes_every_file(five_model_report):
+    _, out, written, seconds = five_model_report
     for name in ("summary.csv", "family_summary.csv", "pairwise.csv", "fit.csv", "effective_robustness.csv",
                  "report.html", "report.md"):
         assert (out / name).is_file(), name
@@ -109,28 +110,28 @@ def test_three_model_report_writes_every_file(three_model_report):
         assert written[f"plot:{name}"].is_file() and written[f"plot:{name}"].parent == out / "plots"
     assert seconds < 30  # a few seconds on 2 cores; generous for a shared machine
     summary = pd.read_csv(out / "summary.csv")
-    assert len(summary) == 15 and not summary.duplicated(["model", "transform", "severity"]).any()
+    assert len(summary) == 25 and not summary.duplicated(["model", "transform", "severity"]).any()
     assert (summary.loc[summary["transform"] == "clean", "drop"] == 0).all()
     pairwise = pd.read_csv(out / "pairwise.csv")
-    assert len(pairwise) == 5 * 3  # 5 conditions x 3 pairs
+    assert len(pairwise) == 5 * 10  # 5 conditions x 10 pairs
 
 
-def test_three_model_fit_has_a_row_per_condition_and_family(three_model_report):
-    _, out, _, _ = three_model_report
+def test_five_model_fit_has_a_row_per_condition_and_family(five_model_report):
+    _, out, _, _ = five_model_report
     fits = pd.read_csv(out / "fit.csv")
     assert fits.loc[fits["kind"] == "condition", "condition"].tolist() == ["blur@1", "blur@2", "grey@1", "grey@2"]
     assert fits.loc[fits["kind"] == "family", "condition"].tolist() == ["family:blurry", "family:colour"]
-    assert (fits["status"] == "ok").all() and (fits["n"] == 3).all() and (fits["n_boot"] == 1000).all()
+    assert (fits["status"] == "ok").all() and (fits["n"] == 5).all() and (fits["n_boot"] == 1000).all()
     assert ((fits["slope_low"] <= fits["slope"]) & (fits["slope"] <= fits["slope_high"])).all()
     er = pd.read_csv(out / "effective_robustness.csv")
-    assert len(er) == 6 * 3
+    assert len(er) == 6 * 5 and (er["reference"] == "run").all() and (er["placement"] == "indicative").all()
     assert ((er["er_low"] <= er["effective_robustness"]) & (er["effective_robustness"] <= er["er_high"])).all()
     # effective robustness is top1 minus the line's prediction, in points
     assert np.allclose(er["top1"] - er["predicted_top1"], er["effective_robustness"])
 
 
-def test_three_model_html_is_self_contained(three_model_report):
-    _, out, _, _ = three_model_report
+def test_five_model_html_is_self_contained(five_model_report):
+    _, out, _, _ = five_model_report
     text = (out / "report.html").read_text()
     assert len(embedded_pngs(text)) >= 4
     assert "<script" not in text and 'src="plots/' not in text
@@ -180,16 +181,16 @@ def test_runs_with_other_conditions_are_refused(tmp_path):
 
 
 def test_runs_on_the_same_photos_merge(tmp_path):
-    a = make_run(tmp_path / "monday", models=("alpha", "beta"), skills=(1.3, 0.9))
-    b = make_run(tmp_path / "tuesday", models=("gamma", "alpha"), skills=(0.4, 5.0), seed=1)
+    a = make_run(tmp_path / "monday", models=("alpha", "beta", "delta"), skills=(1.3, 0.9, 0.0))
+    b = make_run(tmp_path / "tuesday", models=("gamma", "alpha", "eps"), skills=(0.4, 5.0, -0.4), seed=1)
     data = load_runs([a, b])
-    assert data.models == ["alpha", "beta", "gamma"]
-    assert len(data.records) == 3 * 5 * 200 and any("alpha also in" in n for n in data.notes)
+    assert data.models == ["alpha", "beta", "delta", "gamma", "eps"]
+    assert len(data.records) == 5 * 5 * 200 and any("alpha also in" in n for n in data.notes)
     result = CliRunner().invoke(cli_analysis.report_command, [str(a), str(b), "--out", str(tmp_path / "week"),
                                                               "--bootstrap", "50"])
     assert result.exit_code == 0, result.output
     fits = pd.read_csv(tmp_path / "week" / "fit.csv")
-    assert (fits["status"] == "ok").all() and (fits["n"] == 3).all()
+    assert (fits["status"] == "ok").all() and (fits["n"] == 5).all()
 
 
 @pytest.mark.skipif(not PUBLISHED.is_dir(), reason="shared/data/published-accuracies not present")

@@ -111,12 +111,22 @@ def test_three_model_run_writes_fits_and_an_html_report(three_model_report):
     conditions = {"greyscale@5", "greyscale_contrast@5", "posterise@5", "rotate@5"}
     assert conditions <= set(fit["condition"])
     rows = fit[fit["condition"].isin(conditions)]
-    assert ((rows["n"] + rows["n_excluded"]) == 3).all()  # models at 0 or 100 % are left out of a probit fit
-    assert (rows[rows["n"] == 3]["status"] == "ok").all()
+    assert ((rows["n"] + rows["n_excluded"]) == 3).all()  # models at 0 or 100 % are left out of a logit fit
+    # three models of 85-86 % clean top-1 identify no line of their own: it is reported, and used nowhere
+    assert rows[rows["n"] == 3]["status"].str.startswith("not identified: 3 models spanning").all()
+    er = pd.read_csv(out / "effective_robustness.csv")
+    assert (er["reference"] != "run").all()
+    published = er[er["condition"] == "greyscale@5"]
+    assert len(published) == 3 and (published["reference"] == "testbed:greyscale").all()
+    assert (published["reference_n"] == 85).all() and (published["placement"] == "indicative").all()
+    references = pd.read_csv(out / "references.csv").set_index("condition")
+    assert list(references.index) == ["greyscale@5"]  # rotate and the other greyscale transforms have no counterpart
+    assert "No published counterpart (no population drawn, no line): greyscale_contrast@5" in (out / "report.md").read_text()
     html = (out / "report.html").read_text()
     assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) >= 5  # 4 plots + the example grid
     assert (out / "plots" / "examples.png").exists()
-    assert {p.name for p in (out / "plots").glob("*.png")} >= {"reproducibility.png", "severity.png", "drop_heatmap.png", "confidence.png"}
+    assert {p.name for p in (out / "plots").glob("*.png")} >= {"reproducibility.png", "severity.png", "drop_heatmap.png",
+                                                             "confidence.png", "published.png"}
 
 
 def test_two_model_report_says_the_fit_is_unavailable(cli_run, three_model_report, tmp_path):

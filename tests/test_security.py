@@ -180,8 +180,8 @@ def test_an_unwritable_out_fails_before_any_model_loads(where, shared_sample, tm
     import robustbench_lite.engine as engine
 
     loaded = []
-    real_load = engine.load_model
-    monkeypatch.setattr(engine, "load_model", lambda *a, **k: loaded.append(a) or real_load(*a, **k))
+    real_load = engine.load_models
+    monkeypatch.setattr(engine, "load_models", lambda *a, **k: loaded.append(a) or real_load(*a, **k))
     blocker = tmp_path / "afile"
     blocker.write_text("not a folder")
     out = blocker / "run" if where == "below a file" else blocker

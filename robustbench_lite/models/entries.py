@@ -2,12 +2,16 @@
 from __future__ import annotations
 
 import fnmatch
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Sequence
 
 from ..errors import UserError
 from .packaged import PACKAGED_MODELS
 
 SOURCES = ("packaged", "timm", "checkpoint")
+VARIANT = re.compile(r"^(?P<base>.+)@(?P<side>\d+)px$")
+"""A trailing `@NNNpx` names a test-resolution variant (timm's results tables list (model, img_size) rows)."""
 
 
 @dataclass(frozen=True)
@@ -18,6 +22,19 @@ class ModelEntry:
     arch: str
     source: str  # one of SOURCES
     path: str | None = None  # the checkpoint file of source "checkpoint"
+    input_size: int | None = None  # a test-resolution variant's side (crop_pct and interpolation kept)
+
+    @property
+    def base(self) -> str:
+        """The model's name without its variant suffix: variants of one base share its loaded weights."""
+        match = VARIANT.match(self.name)
+        return match["base"] if match and self.input_size is not None else self.name
+
+    def at_resolution(self, side: int) -> "ModelEntry":
+        """This model evaluated at input side `side`, named `BASE@{side}px`."""
+        if side < 16 or side > 2048:
+            raise UserError(f"resolution {side} px: use a side between 16 and 2048")
+        return replace(self, name=f"{self.base}@{side}px", input_size=int(side))
 
 
 def _is_pattern(text: str) -> bool:
@@ -53,10 +70,33 @@ def _entries_of(token: str) -> list[ModelEntry]:
     return [ModelEntry(token, token, "timm")]
 
 
-def resolve_models(text: str | list[str]) -> list[ModelEntry]:
-    """Parse `--models`: packaged names and wildcards, `timm:NAME`/`timm:PATTERN`, `ARCH@PATH`."""
+def _variant_entries(token: str) -> list[ModelEntry]:
+    """A token, with an optional trailing `@NNNpx` (a test-resolution variant of what the rest names)."""
+    match = VARIANT.match(token)
+    if not match:
+        return _entries_of(token)
+    return [e.at_resolution(int(match["side"])) for e in _entries_of(match["base"])]
+
+
+def parse_resolutions(text: str | Sequence[int] | None) -> list[int] | None:
+    """`--resolutions 128,160,192,224` -> [128, 160, 192, 224]; None means each model's own."""
+    if text is None or text == "":
+        return None
+    items = text.split(",") if isinstance(text, str) else list(text)
+    try:
+        sides = [int(str(i).strip().removesuffix("px")) for i in items if str(i).strip()]
+    except ValueError:
+        raise UserError(f"--resolutions takes input sides in pixels like 160,224, not {text!r}") from None
+    return list(dict.fromkeys(sides)) or None
+
+
+def resolve_models(text: str | list[str], resolutions: Sequence[int] | None = None) -> list[ModelEntry]:
+    """Parse `--models`: packaged names and wildcards, `timm:NAME`/`timm:PATTERN`, `ARCH@PATH`, each
+    optionally `@NNNpx`; with `resolutions`, every model becomes one variant per side."""
     tokens = text.split(",") if isinstance(text, str) else list(text)
-    entries = [e for token in tokens if token.strip() for e in _entries_of(token.strip())]
+    entries = [e for token in tokens if token.strip() for e in _variant_entries(token.strip())]
     if not entries:
         raise UserError("--models: no model given")
+    if resolutions:
+        entries = [e.at_resolution(side) for e in entries for side in resolutions]
     return list(dict.fromkeys(entries))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import torch
 
@@ -49,7 +50,19 @@ class LoadedModel:
 
 def load_model(entry: ModelEntry, device: torch.device) -> LoadedModel:
     """Build the network, load its weights, and resolve its preprocessing from timm's pretrained config."""
-    module, weights, digest = LOADERS[entry.source](entry)
-    preprocessing = resolve_preprocessing(module)
-    module = module.eval().to(device=device, memory_format=torch.channels_last)
-    return LoadedModel(entry, module, preprocessing, weights, digest)
+    return load_models([entry], device)[0]
+
+
+def load_models(entries: Sequence[ModelEntry], device: torch.device) -> list[LoadedModel]:
+    """Load every entry; test-resolution variants of one model share its network (loaded once)."""
+    networks: dict[tuple, tuple] = {}
+    loaded = []
+    for entry in entries:
+        key = (entry.base, entry.arch, entry.source, entry.path)
+        if key not in networks:
+            module, weights, digest = LOADERS[entry.source](entry)
+            networks[key] = (module.eval().to(device=device, memory_format=torch.channels_last), weights, digest)
+        module, weights, digest = networks[key]
+        preprocessing = resolve_preprocessing(module, input_size=entry.input_size)
+        loaded.append(LoadedModel(entry, module, preprocessing, weights, digest))
+    return loaded

@@ -97,7 +97,7 @@ def tensor_digest(module: torch.nn.Module) -> str:
 
 
 def load_packaged(entry: ModelEntry) -> Loaded:
-    path = packaged_weights_path(entry.name)
+    path = packaged_weights_path(entry.base)
     module = create_architecture(entry.arch, pretrained=False)
     load_by_position(module, torch.load(path, map_location="cpu", weights_only=True), f"weights {path.name}")
     return module, str(path), file_sha256(path)
