@@ -17,7 +17,8 @@ from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
 from .run_fit import RunFit, fit_run
 from .manifest import comparable, read_manifest
-from .metrics import family_summary, model_ranking, pairwise_mcnemar, summarize
+from .metrics import family_summary, model_ranking, summarize
+from .pairwise import pairwise_mcnemar
 from .references import is_mapped, reference_line, run_placement
 from .store import read_records
 

@@ -6,41 +6,38 @@ Units, as written to summary.csv and family_summary.csv:
 - relative_robustness: a ratio (top1 / clean top1);
 - nll: nats (mean -log p(label), p clipped to [1e-12, 1]);
 - auroc: a fraction in [0, 1] (NaN when a condition's answers are all right or all wrong);
-- ce, relative_ce, mce, relative_mce: percent of the baseline model's error (100 = as bad as it).
+- ce, relative_ce, mce, relative_mce: percent of the baseline model's error (100 = as bad as it);
+- ce_alexnet, mce_alexnet, relative_mce_alexnet: the same against AlexNet's published ImageNet-C
+  errors (mCE as papers publish it; only with all 5 severities of the 15 corruptions).
 
 Every grouped metric takes integer group codes and uses `np.bincount`, so one pass covers all
 (model, condition) groups; without `groups` it returns a single number.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import special  # scipy.stats would cost half a second to import
 
-from .conditions import condition_key, condition_rank, condition_table, order_rows
+from .conditions import condition_table, order_rows
+from .references import CORRUPTIONS, SEVERITIES, alexnet_top1
 
 Z95 = float(special.ndtri(0.975))
 ECE_BINS = 15
 NLL_EPS = 1e-12
-MCNEMAR_EXACT_BELOW = 25  # discordant pairs b + c under this: exact binomial p-value
 CONDITION_KEYS = ["model", "transform", "severity"]
 
 SUMMARY_COLUMNS = [
     "model", "transform", "family", "severity", "level", "n",
     "top1", "top1_low", "top1_high", "top5", "top5_low", "top5_high",
     "drop", "relative_robustness", "consistency", "ece", "mean_confidence", "overconfidence",
-    "nll", "auroc", "ce", "relative_ce",
+    "nll", "auroc", "ce", "relative_ce", "ce_alexnet",
 ]
 FAMILY_METRICS = [
     "top1", "top5", "drop", "relative_robustness", "consistency", "ece",
     "mean_confidence", "overconfidence", "nll", "auroc",
-]
-PAIRWISE_COLUMNS = [
-    "condition", "transform", "severity", "model_a", "model_b", "n", "acc_a", "acc_b",
-    "b", "c", "statistic", "p_value", "test",
 ]
 
 
@@ -58,7 +55,7 @@ def _scalar_or_array(result: np.ndarray, groups: np.ndarray | None):
     return float(result[0]) if groups is None else result
 
 
-def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+def safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     num, den = np.asarray(num, dtype=float), np.asarray(den, dtype=float)
     out = np.full(np.broadcast(num, den).shape, np.nan)
     np.divide(num, den, out=out, where=den != 0)
@@ -91,7 +88,7 @@ def expected_calibration_error(confidence, correct, groups=None, n_groups=None, 
     cell = codes * n_bins + confidence_bin(conf, n_bins)
     size = n_g * n_bins
     gap = np.abs(np.bincount(cell, conf, size) - np.bincount(cell, right, size)).reshape(n_g, n_bins)
-    return _scalar_or_array(_safe_divide(gap.sum(axis=1), np.bincount(codes, minlength=n_g)), groups)
+    return _scalar_or_array(safe_divide(gap.sum(axis=1), np.bincount(codes, minlength=n_g)), groups)
 
 
 def auroc(confidence, correct, groups=None, n_groups=None):
@@ -106,7 +103,7 @@ def auroc(confidence, correct, groups=None, n_groups=None):
     n_pos = np.bincount(codes, right, n_g)
     n_neg = np.bincount(codes, minlength=n_g) - n_pos
     rank_sum = np.bincount(codes, np.where(right, ranks, 0.0), n_g)
-    return _scalar_or_array(_safe_divide(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg), groups)
+    return _scalar_or_array(safe_divide(rank_sum - n_pos * (n_pos + 1) / 2, n_pos * n_neg), groups)
 
 
 def negative_log_likelihood(label_prob, groups=None, n_groups=None, eps: float = NLL_EPS):
@@ -114,57 +111,19 @@ def negative_log_likelihood(label_prob, groups=None, n_groups=None, eps: float =
     prob = np.clip(np.asarray(label_prob, dtype=float), eps, 1.0)
     codes, n_g = _grouped(prob, groups, n_groups)
     total = np.bincount(codes, -np.log(prob), n_g)
-    return _scalar_or_array(_safe_divide(total, np.bincount(codes, minlength=n_g)), groups)
+    return _scalar_or_array(safe_divide(total, np.bincount(codes, minlength=n_g)), groups)
 
 
 def group_mean(values, groups=None, n_groups=None):
     """Mean of `values` per group (NaN for an empty group)."""
     vals = np.asarray(values, dtype=float)
     codes, n_g = _grouped(vals, groups, n_groups)
-    return _scalar_or_array(_safe_divide(np.bincount(codes, vals, n_g), np.bincount(codes, minlength=n_g)), groups)
-
-
-@dataclass(frozen=True)
-class McNemar:
-    """McNemar's test of two models on the same photos: b = only A right, c = only B right."""
-
-    b: int
-    c: int
-    statistic: float
-    p_value: float
-    test: str
-
-
-def mcnemar_from_counts(b, c) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(statistic, p_value, test) for discordant counts b, c (vectorised).
-
-    statistic is always the continuity-corrected chi-square (|b - c| - 1)^2 / (b + c). The p-value
-    is the exact two-sided binomial test (b of b + c at p = 1/2, as scipy.stats.binomtest) when
-    b + c < 25, else the chi-square's with 1 degree of freedom. No discordant pair: statistic 0, p 1.
-    """
-    b = np.asarray(b, dtype=float)
-    c = np.asarray(c, dtype=float)
-    total = b + c
-    statistic = np.where(total > 0, np.maximum(np.abs(b - c) - 1, 0) ** 2 / np.where(total > 0, total, 1), 0.0)
-    exact = np.minimum(1.0, 2 * special.bdtr(np.minimum(b, c), total.astype(np.int64), 0.5))
-    chi2 = special.chdtrc(1, statistic)
-    small = total < MCNEMAR_EXACT_BELOW
-    p_value = np.where(total > 0, np.where(small, exact, chi2), 1.0)
-    return statistic, p_value, np.where(small, "exact", "chi2")
-
-
-def mcnemar(correct_a, correct_b) -> McNemar:
-    """McNemar's test on two aligned boolean vectors of per-photo correctness."""
-    a = np.asarray(correct_a, dtype=bool)
-    other = np.asarray(correct_b, dtype=bool)
-    b, c = int(np.sum(a & ~other)), int(np.sum(~a & other))
-    statistic, p_value, test = mcnemar_from_counts(b, c)
-    return McNemar(b, c, float(statistic), float(p_value), str(test))
+    return _scalar_or_array(safe_divide(np.bincount(codes, vals, n_g), np.bincount(codes, minlength=n_g)), groups)
 
 
 def corruption_error(errors, baseline_errors) -> float:
     """Hendrycks' CE_f = sum_s err_f,s / sum_s err_f,s(baseline), in percent; relative CE passes err - clean err."""
-    return float(_safe_divide(100 * np.sum(errors), np.sum(baseline_errors)))
+    return float(safe_divide(100 * np.sum(errors), np.sum(baseline_errors)))
 
 
 # ---------------------------------------------------------------- tables from records
@@ -176,7 +135,7 @@ def _consistency(records: pd.DataFrame, codes: np.ndarray, n_groups: int) -> np.
     joined = records[["model", "image_id"]].merge(clean, on=["model", "image_id"], how="left")
     has_clean = joined["clean_top1"].notna().to_numpy()
     same = has_clean & (joined["clean_top1"].to_numpy() == records["top1"].to_numpy())
-    return 100 * _safe_divide(np.bincount(codes, same, n_groups), np.bincount(codes, has_clean, n_groups))
+    return 100 * safe_divide(np.bincount(codes, same, n_groups), np.bincount(codes, has_clean, n_groups))
 
 
 def summarize(records: pd.DataFrame, conditions=None, baseline: str | None = None,
@@ -209,6 +168,7 @@ def summarize(records: pd.DataFrame, conditions=None, baseline: str | None = Non
     out = _attach_conditions(out, conditions)
     out = _attach_clean(out)
     out = _attach_corruption_error(out, baseline)
+    out["ce_alexnet"] = _attach_corruption_error(out.copy(), alexnet_top1())["ce"]
     return order_rows(out[SUMMARY_COLUMNS], conditions, model_order)
 
 
@@ -228,13 +188,17 @@ def _attach_clean(out: pd.DataFrame) -> pd.DataFrame:
     clean = out.loc[out["transform"] == "clean"].set_index("model")["top1"]
     clean_top1 = out["model"].map(clean)
     out["drop"] = clean_top1 - out["top1"]
-    out["relative_robustness"] = _safe_divide(out["top1"], clean_top1)
+    out["relative_robustness"] = safe_divide(out["top1"], clean_top1)
     return out
 
 
-def _baseline_errors(out: pd.DataFrame, baseline: str) -> pd.DataFrame:
-    """The baseline's error and clean error for each condition, aligned to `out`'s rows."""
-    base = out.loc[out["model"] == baseline, ["transform", "severity", "top1"]]
+def _baseline_errors(out: pd.DataFrame, baseline: str | pd.DataFrame) -> pd.DataFrame:
+    """The baseline's error and clean error for each condition, aligned to `out`'s rows.
+
+    `baseline` is a model of `out`, or a published table (transform, severity, top1 in percent).
+    """
+    rows = out.loc[out["model"] == baseline] if isinstance(baseline, str) else baseline
+    base = rows[["transform", "severity", "top1"]]
     base = base.rename(columns={"top1": "base_top1"})
     aligned = out[["transform", "severity"]].merge(base, on=["transform", "severity"], how="left")
     base_clean = base.loc[base["transform"] == "clean", "base_top1"]
@@ -250,25 +214,25 @@ def _attach_corruption_error(out: pd.DataFrame, baseline: str | None) -> pd.Data
     """Per-condition terms of Hendrycks' CE: err / baseline err and the clean-relative version."""
     out["ce"] = np.nan
     out["relative_ce"] = np.nan
-    if baseline is None or not (out["model"] == baseline).any():
+    if baseline is None or (isinstance(baseline, str) and not (out["model"] == baseline).any()):
         return out
     e = _baseline_errors(out, baseline)
     shifted = (out["transform"] != "clean").to_numpy()
-    out["ce"] = np.where(shifted, 100 * _safe_divide(e["err"], e["base_err"]), np.nan)
+    out["ce"] = np.where(shifted, 100 * safe_divide(e["err"], e["base_err"]), np.nan)
     out["relative_ce"] = np.where(
-        shifted, 100 * _safe_divide(e["err"] - e["clean_err"], e["base_err"] - e["base_clean_err"]), np.nan
+        shifted, 100 * safe_divide(e["err"] - e["clean_err"], e["base_err"] - e["base_clean_err"]), np.nan
     )
     return out
 
 
-def corruption_errors(summary: pd.DataFrame, baseline: str | None) -> pd.DataFrame:
+def corruption_errors(summary: pd.DataFrame, baseline: str | pd.DataFrame | None) -> pd.DataFrame:
     """CE and relative CE per (model, transform): error summed over severities over the baseline's sum.
 
     Only severities both the model and the baseline have count. Percent; NaN without a baseline.
     """
     shifted = summary.loc[summary["transform"] != "clean"]
     cols = ["model", "family", "transform", "ce", "relative_ce"]
-    if baseline is None or shifted.empty or not (summary["model"] == baseline).any():
+    if baseline is None or shifted.empty or (isinstance(baseline, str) and not (summary["model"] == baseline).any()):
         out = shifted[["model", "family", "transform"]].drop_duplicates().copy()
         out["ce"], out["relative_ce"] = np.nan, np.nan
         return out[cols].reset_index(drop=True)
@@ -278,8 +242,8 @@ def corruption_errors(summary: pd.DataFrame, baseline: str | None) -> pd.DataFra
         base_rel=e["base_err"] - e["base_clean_err"],
     ).dropna(subset=["base_err"])
     sums = terms.groupby(["model", "family", "transform"], sort=False)[["err", "base_err", "rel", "base_rel"]].sum()
-    sums["ce"] = 100 * _safe_divide(sums["err"], sums["base_err"])
-    sums["relative_ce"] = 100 * _safe_divide(sums["rel"], sums["base_rel"])
+    sums["ce"] = 100 * safe_divide(sums["err"], sums["base_err"])
+    sums["relative_ce"] = 100 * safe_divide(sums["rel"], sums["base_rel"])
     return sums.reset_index()[cols]
 
 
@@ -293,7 +257,30 @@ def family_summary(summary: pd.DataFrame, baseline: str | None = None) -> pd.Dat
     out.insert(0, "n_transforms", grouped["transform"].nunique())
     ce = corruption_errors(summary, baseline).groupby(["model", "family"], sort=False)[["ce", "relative_ce"]].mean()
     out = out.join(ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"}))
+    out = out.join(alexnet_mce(summary).set_index(["model", "family"])[["mce_alexnet", "relative_mce_alexnet"]])
     return out.reset_index()
+
+
+def alexnet_mce(summary: pd.DataFrame) -> pd.DataFrame:
+    """mCE and relative mCE as published (Hendrycks & Dietterich 2019), per model, in percent.
+
+    CE_c = sum over severities of the model's error / the same sum for AlexNet (the bundled table);
+    mCE = the mean over the benchmark's 15 corruptions; relative uses errors minus clean errors.
+    Given only when all 5 severities of all 15 ran; `missing` says what is lacking otherwise.
+    """
+    ce = corruption_errors(summary, alexnet_top1()).set_index(["model", "transform"])
+    ran = summary.groupby(["model", "transform"])["severity"].apply(set)
+    rows = []
+    for model in dict.fromkeys(summary["model"]):
+        missing = [f"{name}@{s}" for name in CORRUPTIONS for s in SEVERITIES
+                   if s not in ran.get((model, name), set())]
+        complete = not missing
+        terms = ce.loc[model].reindex(list(CORRUPTIONS)) if model in ce.index.get_level_values(0) else None
+        rows.append({"model": model, "family": "corruptions",
+                     "mce_alexnet": float(terms["ce"].mean()) if complete else np.nan,
+                     "relative_mce_alexnet": float(terms["relative_ce"].mean()) if complete else np.nan,
+                     "missing": ", ".join(missing[:6]) + (f" and {len(missing) - 6} more" if len(missing) > 6 else "")})
+    return pd.DataFrame(rows, columns=["model", "family", "mce_alexnet", "relative_mce_alexnet", "missing"])
 
 
 def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
@@ -304,68 +291,9 @@ def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.Data
     means = means.rename(columns={"top1": "mean_top1", "drop": "mean_drop",
                                   "consistency": "mean_consistency", "ece": "mean_ece"})
     ce = corruption_errors(summary, baseline).groupby("model")[["ce", "relative_ce"]].mean()
-    out = pd.concat([clean, means, ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"})], axis=1)
+    published = alexnet_mce(summary).set_index("model")[["mce_alexnet", "relative_mce_alexnet"]]
+    out = pd.concat([clean, means, ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"}), published], axis=1)
     out.index.name = "model"
     out = out.reset_index().sort_values("mean_top1", ascending=False, na_position="last", kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
-
-
-def _condition_codes(records: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int]]]:
-    """A code per record for its (transform, severity), and the pair behind each code."""
-    transform_codes, transforms = pd.factorize(records["transform"])
-    severity = records["severity"].to_numpy(dtype=np.int64)
-    span = int(severity.max()) + 1 if len(severity) else 1
-    codes, combined = pd.factorize(transform_codes * span + severity)
-    return codes, [(str(transforms[c // span]), int(c % span)) for c in combined]
-
-
-def correctness_cube(records: pd.DataFrame, models: Sequence[str]
-                     ) -> tuple[list[tuple[str, int]], np.ndarray, np.ndarray]:
-    """Top-1 correctness as a (condition, photo, model) float32 cube, and where a record exists.
-
-    Returns the (transform, severity) of each condition slice, `right` and `present` (0/1 each).
-    Photos are aligned by image_id across models and conditions; unknown models are left out.
-    """
-    codes, pairs = _condition_codes(records)
-    photo = pd.factorize(records["image_id"])[0]
-    model = pd.Index(list(models)).get_indexer(records["model"].astype(str))
-    keep = model >= 0
-    shape = (len(pairs), int(photo.max()) + 1 if len(photo) else 0, len(models))
-    right, present = np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
-    right[codes[keep], photo[keep], model[keep]] = records["correct1"].to_numpy(dtype=np.float32)[keep]
-    present[codes[keep], photo[keep], model[keep]] = 1.0
-    return pairs, right, present
-
-
-def pairwise_mcnemar(records: pd.DataFrame, model_order: Sequence[str] | None = None,
-                     conditions=None) -> pd.DataFrame:
-    """McNemar's test between every two models on every condition, over the photos both have.
-
-    b = photos model_a got right and model_b wrong, c = the reverse; acc_a/acc_b in percent over
-    those shared photos. Rows follow the manifest's condition order, then model order.
-    """
-    found = set(records["model"].astype(str).unique())
-    models = [m for m in dict.fromkeys([*(model_order or []), *sorted(found)]) if m in found]
-    if len(models) < 2:
-        return pd.DataFrame(columns=PAIRWISE_COLUMNS)
-    pairs, cube_right, cube_present = correctness_cube(records, models)
-    rank = condition_rank(conditions)
-    ia, ib = np.triu_indices(len(models), k=1)
-    rows = []
-    for k in sorted(range(len(pairs)), key=lambda i: rank.get(condition_key(*pairs[i]), len(rank))):
-        right, present = cube_right[k].astype(float), cube_present[k].astype(float)
-        only_first = right.T @ ((1 - right) * present)  # [i, j]: right for model i, wrong for model j
-        both = present.T @ present
-        accuracy = _safe_divide(right.T @ present, both)  # [i, j]: model i's accuracy on photos shared with j
-        b, c = only_first[ia, ib], only_first[ib, ia]
-        statistic, p_value, test = mcnemar_from_counts(b, c)
-        keep = both[ia, ib] > 0
-        transform, severity = pairs[k]
-        rows.append(pd.DataFrame({
-            "condition": condition_key(transform, severity), "transform": transform, "severity": severity,
-            "model_a": [models[i] for i in ia], "model_b": [models[j] for j in ib],
-            "n": both[ia, ib].astype(int), "acc_a": 100 * accuracy[ia, ib], "acc_b": 100 * accuracy[ib, ia],
-            "b": b.astype(int), "c": c.astype(int), "statistic": statistic, "p_value": p_value, "test": test,
-        }).loc[keep])
-    return pd.concat(rows, ignore_index=True)[PAIRWISE_COLUMNS]

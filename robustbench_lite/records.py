@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -108,3 +109,30 @@ def analysis_frame(table: pa.Table):
         if column in frame.columns:
             frame[column] = frame[column].astype(bool)
     return frame
+
+
+def _condition_codes(records: pd.DataFrame) -> tuple[np.ndarray, list[tuple[str, int]]]:
+    """A code per record for its (transform, severity), and the pair behind each code."""
+    transform_codes, transforms = pd.factorize(records["transform"])
+    severity = records["severity"].to_numpy(dtype=np.int64)
+    span = int(severity.max()) + 1 if len(severity) else 1
+    codes, combined = pd.factorize(transform_codes * span + severity)
+    return codes, [(str(transforms[c // span]), int(c % span)) for c in combined]
+
+
+def correctness_cube(records: pd.DataFrame, models: Sequence[str]
+                     ) -> tuple[list[tuple[str, int]], np.ndarray, np.ndarray]:
+    """Top-1 correctness as a (condition, photo, model) float32 cube, and where a record exists.
+
+    Returns the (transform, severity) of each condition slice, `right` and `present` (0/1 each).
+    Photos are aligned by image_id across models and conditions; unknown models are left out.
+    """
+    codes, pairs = _condition_codes(records)
+    photo = pd.factorize(records["image_id"])[0]
+    model = pd.Index(list(models)).get_indexer(records["model"].astype(str))
+    keep = model >= 0
+    shape = (len(pairs), int(photo.max()) + 1 if len(photo) else 0, len(models))
+    right, present = np.zeros(shape, dtype=np.float32), np.zeros(shape, dtype=np.float32)
+    right[codes[keep], photo[keep], model[keep]] = records["correct1"].to_numpy(dtype=np.float32)[keep]
+    present[codes[keep], photo[keep], model[keep]] = 1.0
+    return pairs, right, present

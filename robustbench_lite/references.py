@@ -308,3 +308,22 @@ def run_placement(dataset: dict, config: dict) -> tuple[str, str]:
     n, k = dataset.get("n_samples", "?"), dataset.get("n_classes", "?")
     return "indicative", (f"the run's {n} photos of {k} classes are not ImageNet val or a class-balanced subset of "
                           "it, so its clean accuracy is not the published lines' x axis (full-val top-1)")
+
+
+ALEXNET_CLEAN_ERROR = 0.4348  # AlexNet on the testbed's val (56.52 % top-1), the relative mCE's clean term
+
+
+@lru_cache(maxsize=1)
+def alexnet_errors() -> pd.DataFrame:
+    """AlexNet's published ImageNet-C top-1 errors (fractions): index corruption, columns severity_1..5, average."""
+    raw = (resources.files("robustbench_lite") / "reference_data" / "alexnet_imagenet_c_errors.csv").read_text("utf-8")
+    return pd.read_csv(io.StringIO(raw)).set_index("corruption")
+
+
+def alexnet_top1() -> pd.DataFrame:
+    """AlexNet as a CE baseline: transform, severity, top1 (percent) per ImageNet-C condition, plus clean."""
+    table = alexnet_errors()
+    rows = [{"transform": name, "severity": s, "top1": 100 * (1 - float(table.loc[name, f"severity_{s}"]))}
+            for name in table.index for s in SEVERITIES]
+    rows.append({"transform": "clean", "severity": 0, "top1": 100 * (1 - ALEXNET_CLEAN_ERROR)})
+    return pd.DataFrame(rows)

@@ -138,7 +138,7 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
         "Models ranked by mean transformed top-1 over all conditions (each condition weighs the same). "
         f"mCE and relative mCE are percent of the baseline model {result.baseline}'s errors (100 = as bad as it); "
         "mean effective robustness is over the conditions with a published line (else those whose own line is identified)."
-    ], [("", result.ranking)])
+    ] + _mce_text(result), [("", result.ranking)])
     usable = fit.lines.loc[fit.lines["status"] == "ok"]
     published = Section("Published lines", _published_text(result), [("Lines (references.csv)", result.published)])
     if "published" in plots:
@@ -194,6 +194,25 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     files = Section("Files", [f"{name}.csv" for name in
                               ("summary", "family_summary", "pairwise", "fit", "effective_robustness")])
     return [run, ranking, published, reproducibility, accuracy, conditions, pairwise, files]
+
+
+def _mce_text(result: Analysis) -> list[str]:
+    """mCE as papers publish it (AlexNet-normalised), or why the run reports none."""
+    from .metrics import alexnet_mce
+
+    corruptions = result.summary.loc[result.summary["family"] == "corruptions"]
+    if corruptions.empty:
+        return []
+    table = alexnet_mce(result.summary)
+    reported = table.dropna(subset=["mce_alexnet"])
+    text = ["mce_alexnet / relative_mce_alexnet: mCE as published (Hendrycks & Dietterich 2019): each corruption's "
+            "errors summed over its 5 severities over AlexNet's (the published table, bundled), averaged over the 15 "
+            "ImageNet-C corruptions; relative mCE subtracts clean errors (AlexNet's 43.48 %)."]
+    if len(reported) < len(table):
+        text.append("No AlexNet-normalised mCE for " + "; ".join(
+            f"{m}: missing {miss}" for m, miss in zip(table["model"], table["missing"]) if miss) +
+            " (mCE needs all 5 severities of all 15 corruptions).")
+    return text
 
 
 def _published_text(result: Analysis) -> list[str]:

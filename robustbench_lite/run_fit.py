@@ -16,7 +16,7 @@ import pandas as pd
 from .conditions import condition_key, condition_rank, condition_table
 from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, LineFit, fit_line, line_stats, scale_accuracy, scale_name, unscale_accuracy
-from .metrics import correctness_cube
+from .records import correctness_cube
 
 IDENTIFIED_MODELS = 5  # a run's own line says something only with >= 5 models ...
 IDENTIFIED_SPAN = 10.0  # ... spanning >= 10 points of clean top-1 (the Reference populations rule)

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robustbench_lite import metrics
+from robustbench_lite import metrics, pairwise
 
 
 def records_from_accuracies(spec: dict[str, dict[str, int]], n_photos: int = 10) -> pd.DataFrame:
@@ -77,30 +77,30 @@ def test_nll_clips_zero_probability():
 
 def test_mcnemar_exact_for_few_discordant_pairs():
     # b = 2, c = 8: p = 2 * P(X <= 2 | 10, 1/2) = 2 * (1 + 10 + 45) / 1024
-    statistic, p_value, test = metrics.mcnemar_from_counts(2, 8)
+    statistic, p_value, test = pairwise.mcnemar_from_counts(2, 8)
     assert float(p_value) == pytest.approx(112 / 1024)
     assert float(p_value) == pytest.approx(stats.binomtest(2, 10, 0.5).pvalue)
     assert float(statistic) == pytest.approx(25 / 10) and str(test) == "exact"
 
 
 def test_mcnemar_chi_square_with_continuity_correction():
-    statistic, p_value, test = metrics.mcnemar_from_counts(30, 10)
+    statistic, p_value, test = pairwise.mcnemar_from_counts(30, 10)
     assert float(statistic) == pytest.approx(19**2 / 40)
     assert float(p_value) == pytest.approx(math.erfc(math.sqrt(19**2 / 40 / 2)))  # chi2 1 df survival
     assert str(test) == "chi2"
-    assert metrics.mcnemar_from_counts(0, 0)[1] == 1.0
+    assert pairwise.mcnemar_from_counts(0, 0)[1] == 1.0
 
 
 def test_mcnemar_counts_discordant_photos():
-    result = metrics.mcnemar([1, 1, 1, 0, 0, 1], [1, 0, 0, 1, 0, 1])
+    result = pairwise.mcnemar([1, 1, 1, 0, 0, 1], [1, 0, 0, 1, 0, 1])
     assert (result.b, result.c) == (2, 1)
     assert result.p_value == pytest.approx(1.0)  # 2 * P(X <= 1 | 3) = 2 * 4/8
 
 
 def test_pairwise_table():
     records = records_from_accuracies({"a": {"clean": 9}, "b": {"clean": 5}, "c": {"clean": 5}})
-    table = metrics.pairwise_mcnemar(records, ["a", "b", "c"], CONDITIONS)
-    assert list(table.columns) == metrics.PAIRWISE_COLUMNS
+    table = pairwise.pairwise_mcnemar(records, ["a", "b", "c"], CONDITIONS)
+    assert list(table.columns) == pairwise.PAIRWISE_COLUMNS
     assert list(zip(table["model_a"], table["model_b"])) == [("a", "b"), ("a", "c"), ("b", "c")]
     first = table.iloc[0]
     assert (first["b"], first["c"], first["acc_a"], first["acc_b"], first["n"]) == (4, 0, 90.0, 50.0, 10)

@@ -5,7 +5,9 @@ Reads `testbed_robustness_top1s.csv` (338 models x 213 settings, top-1 in percen
 
 - `testbed_top1.csv.gz`: `model, model_type` then every setting, each value copied verbatim as text;
 - `testbed.json`: source repository, commit, licence, citation and the sha256 of both inputs;
-- `SOURCE.md`: the same for people.
+- `SOURCE.md`: the same for people;
+- `alexnet_imagenet_c_errors.csv` and `alexnet.json`: AlexNet's published ImageNet-C top-1 errors
+  (the mCE normaliser of Hendrycks & Dietterich 2019), copied verbatim, with their source.
 
     python tools/build_references.py [--shared DIR] [--out DIR]
 """
@@ -26,6 +28,20 @@ DEFAULT_OUT = REPO / "robustbench_lite" / "reference_data"
 TOP1S = "testbed_robustness_top1s.csv"
 TYPES = "testbed_model_types.csv"
 DATA_NAME = "testbed_top1.csv.gz"
+ALEXNET = "imagenet-c_alexnet_errors.csv"
+ALEXNET_NAME = "alexnet_imagenet_c_errors.csv"
+ALEXNET_META = {
+    "what": "AlexNet top-1 error per ImageNet-C corruption, averaged and per severity (fractions)",
+    "source_repository": "https://github.com/hendrycks/robustness",
+    "source_commit": "76d9393",
+    "source_files": ["README.md (the AlexNet errors table); the same averages are ALEXNET_ERR in "
+                     "google-research/augmix imagenet.py"],
+    "clean_error": 0.4348,
+    "clean_error_source": "imagenet-testbed val: alexnet 56.52 % top-1",
+    "licence": "Apache-2.0 (hendrycks/robustness)",
+    "citation": ["Hendrycks, Dietterich. Benchmarking Neural Network Robustness to Common Corruptions and "
+                 "Perturbations. ICLR 2019."],
+}
 
 META = {
     "population": "testbed",
@@ -79,6 +95,10 @@ def build(shared: Path, out: Path) -> Path:
                 sha256={name: hashlib.sha256((shared / name).read_bytes()).hexdigest() for name in (TOP1S, TYPES)})
     (out / "testbed.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
     (out / "SOURCE.md").write_text(_source_md(meta), encoding="utf-8")
+    alexnet = (shared / ALEXNET).read_bytes()
+    (out / ALEXNET_NAME).write_bytes(alexnet)
+    alexnet_meta = dict(ALEXNET_META, data_file=ALEXNET_NAME, sha256=hashlib.sha256(alexnet).hexdigest())
+    (out / "alexnet.json").write_text(json.dumps(alexnet_meta, indent=2) + "\n", encoding="utf-8")
     return data
 
 
