@@ -16,6 +16,7 @@ from .conditions import condition_key
 from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
 from .run_fit import RunFit, fit_run
+from .humans import benchmark_scores, humans_table
 from .manifest import comparable, read_manifest
 from .metrics import family_summary, model_ranking, summarize
 from .pairwise import pairwise_mcnemar
@@ -104,6 +105,8 @@ class Analysis:
     fit: RunFit
     reference: TableFit | None
     published: pd.DataFrame = field(default_factory=pd.DataFrame)  # references.csv: the lines used
+    humans: pd.DataFrame = field(default_factory=pd.DataFrame)  # humans.csv: model-vs-human conditions
+    human_scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # their benchmark's OOD accuracy etc.
     placement: tuple[str, str] = ("indicative", "")
     seconds: dict[str, float] = field(default_factory=dict)
 
@@ -164,14 +167,17 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
         effective = effective.loc[effective["reference"] != "run"]
     er = effective.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
     ranking = ranking.join(er, on="model")
-    return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published, placement,
-                    seconds)
+    humans = humans_table(data.records, data.conditions, data.models)
+    scores = benchmark_scores(humans, data.models) if len(humans) else pd.DataFrame()
+    return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published=published,
+                    placement=placement, humans=humans, human_scores=scores, seconds=seconds)
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
     tables = {
         "summary": result.summary, "family_summary": result.family, "pairwise": result.pairwise,
         "fit": result.fit.lines, "effective_robustness": result.fit.effective, "references": result.published,
+        **({"humans": result.humans} if len(result.humans) else {}),
     }
     written = {}
     for name, frame in tables.items():

@@ -41,6 +41,7 @@ RUN_OPTIONS = [
     click.option("--severities", help="Level numbers to run (1-based).  [default: all]  e.g. --severities 1,3,5"),
     click.option("--limit", type=int, help="Evaluate N photos, spread evenly over classes in a fixed order (independent of --seed).  e.g. --limit 200"),
     click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
+    click.option("--protocol", type=click.Choice(["imagenet", "sixteen-class"]), help="imagenet: every photo, 1000 classes; sixteen-class: only photos of model-vs-human's 16 categories (207 ImageNet classes), for humans-vs-models comparisons. Records hold both answers either way.  [default: imagenet]"),
     click.option("--restrict-logits/--all-logits", default=None, help="Score only the logits of classes present in the data (ImageNet-R/A protocol).  [default: all logits]"),
     click.option("--out", type=click.Path(file_okay=False), help="Run folder; the same --out resumes an interrupted run.  [default: results/<timestamp>]"),
     click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto = GPU when there is one]"),

@@ -195,3 +195,63 @@ def human_scores(datasets: list[str] | None = None) -> dict:
     """The humans' own OOD accuracy over `datasets` (all 17 by default) from the bundled table."""
     table = _table()
     return {"OOD accuracy": ood_accuracy(table[["experiment", "condition", "accuracy"]], datasets)}
+
+
+# ---------------------------------------------------------------- a run's models beside the humans
+
+HUMANS_COLUMNS = ["experiment", "condition", "condition_value", "transform", "severity", "human_accuracy"]
+RELATED_STIMULI = {("edges", None): ("edge", "0"), ("greyscale", 5): ("colour", "bw")}
+"""Run conditions close to a model-vs-human experiment whose stimuli were made differently (their own
+photos, their own edge maps): humans are quoted for them as on model-vs-human's stimuli, never paired."""
+
+
+def sixteen_class_accuracy(records: pd.DataFrame) -> pd.DataFrame:
+    """Per (model, transform, severity): 16-class accuracy (0-1) over the photos of the 16 categories, and n."""
+    if "sixteen_class_correct" not in records.columns:
+        return pd.DataFrame(columns=["model", "transform", "severity", "accuracy16", "n16"])
+    counted = records.loc[records["sixteen_class_correct"].notna()]
+    grouped = counted.groupby(["model", "transform", "severity"], sort=False)["sixteen_class_correct"]
+    return pd.DataFrame({"accuracy16": grouped.mean().astype(float), "n16": grouped.size()}).reset_index()
+
+
+def humans_table(records: pd.DataFrame, conditions: list[dict], models: list[str]) -> pd.DataFrame:
+    """RUN_DIR/humans.csv: each modelvshuman condition of the run beside its human row, then one
+    16-class accuracy column (0-1) per model, computed on the run's photos of the 16 categories."""
+    levels: dict[str, dict[int, float]] = {}
+    for c in conditions:
+        if c["transform"] in TRANSFORM_EXPERIMENTS:
+            levels.setdefault(c["transform"], {})[int(c["severity"])] = float(c["level"])
+    rows = []
+    for transform, by_severity in levels.items():
+        table = condition_rows({transform: tuple(by_severity[s] for s in sorted(by_severity))})
+        table["severity"] = sorted(by_severity)
+        rows.append(table)
+    if not rows:
+        return pd.DataFrame(columns=HUMANS_COLUMNS + list(models))
+    out = pd.concat(rows, ignore_index=True)[HUMANS_COLUMNS]
+    accuracy = sixteen_class_accuracy(records)
+    for model in models:
+        mine = accuracy.loc[accuracy["model"] == model].set_index(["transform", "severity"])["accuracy16"]
+        out[model] = [mine.get((t, int(s)), np.nan) for t, s in zip(out["transform"], out["severity"])]
+    return out
+
+
+def benchmark_scores(humans: pd.DataFrame, models: list[str]) -> pd.DataFrame:
+    """model-vs-human's summary metrics per model over the datasets the run fully covers (and humans')."""
+    rows = []
+    for who, column in [("humans", "human_accuracy"), *[(m, m) for m in models]]:
+        given = humans[["experiment", "condition", column]].rename(columns={column: "accuracy"}).dropna()
+        scores = benchmark_summary(given) if len(given) else {"datasets": [], "OOD accuracy": None,
+                                                                "accuracy difference": None}
+        rows.append({"model": who, "datasets": ", ".join(scores["datasets"]),
+                     "ood_accuracy": scores["OOD accuracy"],
+                     "accuracy_difference": None if who == "humans" else scores["accuracy difference"]})
+    return pd.DataFrame(rows)
+
+
+def related_human_accuracy(transform: str, severity: int) -> tuple[str, float] | None:
+    """(experiment, human accuracy) of the model-vs-human experiment a run condition resembles, or None."""
+    key = RELATED_STIMULI.get((transform, int(severity))) or RELATED_STIMULI.get((transform, None))
+    if key is None:
+        return None
+    return key[0], human_accuracy(*key)

@@ -19,6 +19,9 @@ from .manifest import fingerprint_samples
 from .models import ModelEntry, parse_resolutions, resolve_models
 from .registry import TransformSpec
 from .selection import pinned_severities, select_transforms
+from .sixteen_class import MEMBERS
+
+PROTOCOLS = ("imagenet", "sixteen-class")
 
 
 @dataclass
@@ -104,6 +107,11 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         echo(f"--precision {config.precision}: autocast is CUDA-only here, so this {device.type} run is fp32 "
              "(and its manifest says so)")
         config = replace(config, precision="fp32")
+    if config.protocol not in PROTOCOLS:
+        raise UserError(f"--protocol {config.protocol!r}: use one of {', '.join(PROTOCOLS)}")
+    if config.protocol == "sixteen-class":  # model-vs-human's 16 categories: only their 207 member classes
+        members = {i for indices in MEMBERS.values() for i in indices}
+        classes = members if classes is None else classes & members
     dataset = open_dataset(config.data)
     samples = select_samples(dataset, config.limit, classes)
     run_dir = Path(config.out) if config.out else default_run_dir()

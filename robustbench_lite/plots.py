@@ -40,7 +40,10 @@ def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
     colours = _model_colours(result.data.models)
     plots: dict[str, Path] = {}
     with plt.rc_context({"font.size": 8, "axes.titlesize": 9, "figure.dpi": DPI, "savefig.dpi": DPI}):
-        for name, draw in [("published", plot_published), ("reproducibility", plot_reproducibility), ("severity", plot_severity),
+        from .human_plots import plot_psychometric
+
+        for name, draw in [("published", plot_published), ("psychometric", plot_psychometric),
+                           ("reproducibility", plot_reproducibility), ("severity", plot_severity),
                            ("drop_heatmap", plot_drop_heatmap), ("confidence", plot_confidence)]:
             figure = draw(result, colours)
             if figure is None:

@@ -12,6 +12,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .sixteen_class import CATEGORIES, category_of_label, sixteen_class_decision
+
 if TYPE_CHECKING:
     import torch
 
@@ -29,10 +31,12 @@ RECORD_FIELDS = [
     pa.field("confidence", pa.float32()),
     pa.field("correct1", pa.bool_()),
     pa.field("correct5", pa.bool_()),
+    pa.field("sixteen_class_answer", pa.string()),  # model-vs-human's 16-class decision (CATEGORIES name)
+    pa.field("sixteen_class_correct", pa.bool_()),  # null where the label is outside the 16 categories
 ]
 LOGITS_FIELD = pa.field("logits", pa.list_(pa.float16()))
 ANALYSIS_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
-                    "correct1", "correct5"]
+                    "correct1", "correct5", "sixteen_class_correct"]
 """What the analysis reads of the records (it derives `top1` from `top5`)."""
 
 
@@ -48,12 +52,16 @@ def batch_outputs(logits: "torch.Tensor", labels: "torch.Tensor", class_mask: "t
     logits = logits.float()
     masked = logits if class_mask is None else logits.masked_fill(~class_mask, float("-inf"))
     probs = masked.softmax(dim=1)
+    # the 16-class answer over all 1000 classes, from the very logits --save-logits stores
+    kept = logits.to(torch.float16).float() if save_logits else logits
+    sixteen = sixteen_class_decision(kept.softmax(dim=1) if (save_logits or class_mask is not None) else probs)
     top5_prob, top5 = probs.topk(5, dim=1)
     out = {
         "top5": top5.to(torch.int16),
         "top5_prob": top5_prob,
         "label_prob": probs.gather(1, labels.view(-1, 1)).squeeze(1),
         "nonfinite": (~torch.isfinite(logits).all()).view(1),
+        "sixteen": sixteen.to(torch.int8),
     }
     if save_logits:
         out["logits"] = logits.to(torch.float16)
@@ -86,6 +94,7 @@ def records_table(model: str, condition: "Condition", ids: Sequence[str], labels
         "confidence": pa.array(top5_prob[:, 0]),
         "correct1": pa.array(hit[:, 0]),
         "correct5": pa.array(hit.any(axis=1)),
+        **sixteen_class_columns(host["sixteen"], labels),
     }
     if "logits" in host:
         flat = host["logits"]
@@ -93,6 +102,14 @@ def records_table(model: str, condition: "Condition", ids: Sequence[str], labels
             pa.array(np.arange(0, flat.size + 1, flat.shape[1], dtype=np.int32)), pa.array(flat.reshape(-1))
         )
     return pa.table(columns, schema=record_schema("logits" in host))
+
+
+def sixteen_class_columns(answers: np.ndarray, labels: np.ndarray) -> dict[str, pa.Array]:
+    """Records' sixteen_class_answer (a category name) and sixteen_class_correct (null outside the 16)."""
+    truth = np.array([CATEGORIES.index(c) if (c := category_of_label(int(l))) else -1 for l in labels])
+    names = np.array(CATEGORIES, dtype=object)[answers.astype(np.int64)]
+    return {"sixteen_class_answer": pa.array(names.tolist(), pa.string()),
+            "sixteen_class_correct": pa.array(answers.astype(np.int64) == truth, mask=truth < 0)}
 
 
 def analysis_frame(table: pa.Table):
@@ -108,6 +125,8 @@ def analysis_frame(table: pa.Table):
     for column in ("correct1", "correct5"):
         if column in frame.columns:
             frame[column] = frame[column].astype(bool)
+    if "sixteen_class_correct" in frame.columns:
+        frame["sixteen_class_correct"] = frame["sixteen_class_correct"].astype("boolean")
     return frame
 
 

@@ -193,7 +193,73 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     ])
     files = Section("Files", [f"{name}.csv" for name in
                               ("summary", "family_summary", "pairwise", "fit", "effective_robustness")])
-    return [run, ranking, published, reproducibility, accuracy, conditions, pairwise, files]
+    headline = Section("Headline", _headline(result))
+    humans = Section("Humans beside the models", _humans_text(result))
+    if "psychometric" in plots:
+        humans.plots.append(("psychometric", "16-class accuracy against each model-vs-human condition: humans "
+                             "(black) on model-vs-human's stimuli, the models on the run's photos of the 16 categories."))
+    if len(result.humans):
+        humans.tables += [("Humans vs models per condition (humans.csv, fractions)", result.humans),
+                          ("model-vs-human's benchmark scores over the covered datasets", result.human_scores)]
+    return [headline, run, ranking, published, *([humans] if humans.paragraphs else []), reproducibility, accuracy,
+            conditions, pairwise, files]
+
+
+def _headline(result: Analysis) -> list[str]:
+    """A few sentences computed from the run: what cut each model most, from what to what, where humans stand."""
+    from .humans import related_human_accuracy
+
+    summary = result.summary
+    shifted = summary.loc[summary["transform"] != "clean"]
+    if shifted.empty:
+        return ["Clean photos only: no condition to compare."]
+    lines = []
+    for model, part in shifted.groupby("model", sort=False):
+        worst = part.sort_values("drop", ascending=False).drop_duplicates("transform").head(3)
+        clean = float(worst["top1"].iloc[0] + worst["drop"].iloc[0])
+        cuts = []
+        for row in worst.itertuples():
+            key = f"{row.transform}@{row.severity}"
+            human = related_human_accuracy(row.transform, row.severity)
+            on_humans = f" (humans {100 * human[1]:.0f} % on model-vs-human's {human[0]} stimuli)" if human else ""
+            cuts.append(f"{key} {clean:.0f} → {row.top1:.0f} %{on_humans}")
+        lines.append(f"{model} (top-1): {'; '.join(cuts)}.")
+    overconfident = shifted.loc[(shifted["overconfidence"] > 15) & (shifted["drop"] > 20)]
+    if len(overconfident):
+        worst = overconfident.sort_values("overconfidence", ascending=False).iloc[0]
+        lines.append(f"Confidence stays high while accuracy falls: {worst['model']} on {worst['transform']}@"
+                     f"{worst['severity']} is right on {worst['top1']:.0f} % of photos at {worst['mean_confidence']:.0f} % "
+                     f"mean confidence ({len(overconfident)} model x condition cells are over 15 points overconfident "
+                     "after a drop of over 20 points).")
+    return lines
+
+
+def _humans_text(result: Analysis) -> list[str]:
+    """The model-vs-human comparison, labelled honestly, and the confidence gap the lecture points at."""
+    if result.humans.empty:
+        return []
+    text = ["Humans saw model-vs-human's photos (Geirhos et al. 2018, 2021; 85,120 trials, bundled), the models saw "
+            "this run's photos of the 16 categories under the same transforms with the same parameters: the "
+            "comparison is per condition, not per photo. 16-class answers average each model's softmax over the 207 "
+            "member classes of each category (model-vs-human's rule)."]
+    scores = result.human_scores.dropna(subset=["ood_accuracy"])
+    if len(scores):
+        text.append("model-vs-human's benchmark over the datasets the run covers: " + "; ".join(
+            f"{r.model} OOD accuracy {r.ood_accuracy:.3f}" + ("" if r.model == "humans" or pd.isna(r.accuracy_difference)
+                                                           else f", accuracy difference {r.accuracy_difference:.3f}")
+            for r in scores.itertuples()) + ".")
+    summary = result.summary.set_index(["model", "transform", "severity"])
+    gaps = []
+    for row in result.humans.itertuples():
+        for model in result.data.models:
+            key = (model, row.transform, int(row.severity))
+            if key in summary.index and summary.loc[key, "mean_confidence"] - summary.loc[key, "top1"] > 20:
+                gaps.append(f"{model} on {row.transform}@{row.severity} ({summary.loc[key, 'top1']:.0f} % right, "
+                            f"{summary.loc[key, 'mean_confidence']:.0f} % confident; humans {100 * row.human_accuracy:.0f} %)")
+    if gaps:
+        text.append("Humans know when they are in trouble; these models do not: " + "; ".join(gaps[:8]) +
+                    (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "") + ".")
+    return text
 
 
 def _mce_text(result: Analysis) -> list[str]:

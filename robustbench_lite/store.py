@@ -173,4 +173,5 @@ def read_records(run_dir: Path, columns: list[str] | None = None):
     if not path.is_file():
         raise UserError(f"{run_dir}: no records.parquet (the run has not finished merging its chunks; "
                         "run the same command again to finish it)")
-    return analysis_frame(pq.read_table(path, columns=columns or ANALYSIS_COLUMNS))
+    present = set(pq.read_schema(path).names)  # runs of earlier versions lack the newer columns
+    return analysis_frame(pq.read_table(path, columns=[c for c in (columns or ANALYSIS_COLUMNS) if c in present]))
