@@ -138,8 +138,28 @@ def published_lines(data: RunData, scale: str) -> tuple[dict[str, tuple[str, Lin
     return lines, pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
 
 
+def _tie_reference(data: RunData, reference: TableFit | None, condition: str, lines: dict, published: pd.DataFrame,
+                   placement: str) -> tuple[dict, pd.DataFrame]:
+    """A user's published table as the line of one condition (`--reference-condition`)."""
+    keys = [condition_key(c["transform"], c["severity"]) for c in data.conditions]
+    if reference is None:
+        raise UserError("--reference-condition needs --reference TABLE.csv")
+    if condition not in keys or condition == "clean":
+        raise UserError(f"--reference-condition {condition}: not a condition of the run ({', '.join(keys[1:6])}, ...)")
+    if not reference.line.available:
+        raise UserError(f"--reference: {reference.line.status}")
+    label = f"table:{Path(str(reference.source)).name}" if getattr(reference, "source", None) else "table"
+    row = {"condition": condition, "reference": label, "population": "table", "column": reference.y,
+           "clean_column": reference.x, "n": reference.line.n, "slope": reference.line.slope,
+           "intercept": reference.line.intercept, "scale": reference.line.scale, "indicative": placement != "val",
+           "note": f"user table ({reference.x} vs {reference.y})", "placement": placement}
+    published = pd.concat([published.loc[published["condition"] != condition], pd.DataFrame([row])], ignore_index=True)
+    return {**lines, condition: (label, reference.line)}, published
+
+
 def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
-            seed: int | None = None, reference: TableFit | None = None) -> Analysis:
+            seed: int | None = None, reference: TableFit | None = None,
+            reference_condition: str | None = None) -> Analysis:
     """Summary, family summary, McNemar pairs, ranking and the reproducibility fits of merged runs.
 
     The CE baseline is `baseline`, else the run's configured one, else its first model.
@@ -159,6 +179,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     seed = int(data.config("seed", 0) or 0) if seed is None else seed
     placement = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
     lines, published = published_lines(data, scale)
+    if reference_condition is not None:
+        lines, published = _tie_reference(data, reference, reference_condition, lines, published, placement[0])
     run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed, published=lines,
                       placement=placement[0])
     seconds["fit"] = time.perf_counter() - clock

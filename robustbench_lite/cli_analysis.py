@@ -144,6 +144,10 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 @click.option("--reference-y", default="shifted_top1", show_default=True,
               help="Shifted accuracy column of --reference.")
 @click.option("--reference-where", default=None, help="pandas query selecting --reference rows for its line.")
+@click.option("--reference-condition", default=None,
+              help="Tie --reference to one condition of the run (e.g. rotate@3): its line becomes that condition's "
+                   "published line (effective robustness against it, reference `table:FILE`).  [default: every panel, "
+                   "drawn only]")
 @click.option("--baseline", default=None,
               help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
 @click.option("--scale", type=SCALE_CHOICE, default="logit", show_default=True,
@@ -152,8 +156,8 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
               help="Bootstrap replicates over photos for the fit's intervals.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")
 def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path | None, reference_x: str,
-                   reference_y: str, reference_where: str | None, baseline: str | None, scale: str, n_boot: int,
-                   seed: int | None) -> None:
+                   reference_y: str, reference_where: str | None, reference_condition: str | None,
+                   baseline: str | None, scale: str, n_boot: int, seed: int | None) -> None:
     """Redo the tables, plots and report of one or more run folders from their records.
 
     Several folders merge when they share the dataset fingerprint, conditions and seed.
@@ -162,12 +166,13 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path
     Examples:
       robustbench-lite report results/RUN
       robustbench-lite report results/monday results/tuesday --out results/week
+      robustbench-lite report results/RUN --reference rotation_paper.csv --reference-condition rotate@3
     """
     from .report import write_report
 
     written = write_report(list(run_dirs), out or run_dirs[0], reference, baseline=baseline, scale=scale,
                            n_boot=n_boot, seed=seed, reference_x=reference_x, reference_y=reference_y,
-                           reference_where=reference_where)
+                           reference_where=reference_where, reference_condition=reference_condition)
     click.echo(f"wrote {written['html']}")
     click.echo(f"wrote {written['markdown']}")
 

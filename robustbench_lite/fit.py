@@ -126,6 +126,7 @@ class TableFit:
     where: str | None
     rows: pd.DataFrame
     notes: list[str] = field(default_factory=list)
+    source: str = ""  # the CSV it was read from, if any
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -186,4 +187,5 @@ def fit_table(table: pd.DataFrame | str | Path, x: str = "clean_top1", y: str = 
     rows["in_fit"] = chosen & np.isfinite(fx) & np.isfinite(fy)
     rows["predicted"] = unit_factor * line.predict(clean)
     rows["effective_robustness"] = unit_factor * effective_robustness(clean, shifted, line)
-    return TableFit(line, "percent" if percent else "fraction", x, y, where, rows, notes)
+    source = "" if isinstance(table, pd.DataFrame) else str(table)
+    return TableFit(line, "percent" if percent else "fraction", x, y, where, rows, notes, source)

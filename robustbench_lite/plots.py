@@ -191,8 +191,13 @@ def plot_published(result: Analysis, colours: dict):
     points = result.fit.points
     figure, axes = _grid(len(panels))
     for ax, row in zip(axes, panels.itertuples()):
-        line = reference_line(row.condition, row.scale, protocol)
-        population = population_points(row.condition, protocol)
+        if row.population == "table":  # a user's table tied to this condition (--reference-condition)
+            ref = result.reference
+            population = pd.DataFrame({"clean": ref.rows[ref.x] / _unit(ref), "shifted": ref.rows[ref.y] / _unit(ref),
+                                       "in_fit": ref.rows["in_fit"]})
+        else:
+            line = reference_line(row.condition, row.scale, protocol)
+            population = population_points(row.condition, protocol)
         mine = points.loc[points["condition"] == row.condition]
         axis = _Axis(row.scale, np.concatenate([population.loc[population["in_fit"], ["clean", "shifted"]].to_numpy().ravel(),
                                                 mine[["clean_top1", "top1"]].to_numpy().ravel() / 100]))
@@ -202,9 +207,10 @@ def plot_published(result: Analysis, colours: dict):
             ax.scatter(axis(part["clean"]), axis(part["shifted"]), s=5, color=shade, lw=0, zorder=2,
                        label=f"testbed, {'line-fit' if in_fit else 'other'} (n = {len(part)})")
         grid = np.linspace(*axis.limits, 60)
-        low, high = bootstrap_band(line, unscale_accuracy(grid, row.scale))
-        ax.fill_between(grid, axis(low), axis(high), color=PUBLISHED_COLOUR, alpha=0.18, lw=0, zorder=2)
-        ax.plot(grid, line.slope * grid + line.intercept, color=PUBLISHED_COLOUR, lw=1.3, zorder=3,
+        if row.population != "table":
+            low, high = bootstrap_band(line, unscale_accuracy(grid, row.scale))
+            ax.fill_between(grid, axis(low), axis(high), color=PUBLISHED_COLOUR, alpha=0.18, lw=0, zorder=2)
+        ax.plot(grid, row.slope * grid + row.intercept, color=PUBLISHED_COLOUR, lw=1.3, zorder=3,
                 label="published line (95 % band)")
         if row.condition in own.index and own.loc[row.condition, "status"] == "ok":
             _draw_line(ax, axis, own.loc[row.condition], result.fit.replicates.get(row.condition))

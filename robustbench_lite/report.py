@@ -25,7 +25,8 @@ from .plots import make_plots
 def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_csv: Path | str | None = None,
                  *, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
                  seed: int | None = None, reference_x: str = "clean_top1", reference_y: str = "shifted_top1",
-                 reference_where: str | None = None, manifests: Sequence[dict] | None = None) -> dict[str, Path]:
+                 reference_where: str | None = None, manifests: Sequence[dict] | None = None,
+                 reference_condition: str | None = None) -> dict[str, Path]:
     """Recompute every table from the runs' records and write CSVs, plots, report.html and report.md.
 
     Returns {name: path} of everything written.
@@ -33,7 +34,8 @@ def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_
     reference = None
     if reference_csv is not None:
         reference = fit_table(reference_csv, reference_x, reference_y, scale, reference_where)
-    result = analyse(load_runs(run_dirs, manifests), baseline, scale, n_boot, seed, reference)
+    result = analyse(load_runs(run_dirs, manifests), baseline, scale, n_boot, seed, reference,
+                     reference_condition=reference_condition)
     return render_report(result, out_dir)
 
 

@@ -165,3 +165,21 @@ def test_fit_population_draws_the_seeds_figure(cli_run, tmp_path):
     assert code == 0, err
     assert (tmp_path / "fickle.png").stat().st_size > 20_000
     assert f"{slope:.4f}" in out and f"{abs(intercept):.4f}" in out
+
+
+def test_a_users_table_can_be_tied_to_one_condition(tmp_path):
+    from robustbench_lite.fit import fit_table
+
+    table = pd.DataFrame({"model": list("abcde"), "clean_top1": [60, 70, 80, 75, 85], "shifted_top1": [30, 42, 55, 50, 62]})
+    table.to_csv(tmp_path / "paper.csv", index=False)
+    run = greyscale_run(tmp_path / "run")
+    result = analyse(load_runs([run]), n_boot=50, reference=fit_table(tmp_path / "paper.csv", scale="logit"),
+                     reference_condition="greyscale@5")
+    slope, intercept = np.polyfit(special.logit(table["clean_top1"] / 100), special.logit(table["shifted_top1"] / 100), 1)
+    rows = result.fit.effective.set_index(["reference", "model"]).loc["table:paper.csv"]
+    clean, grey = np.array([0.9, 0.8, 0.7, 0.6, 0.5]), np.array([0.85, 0.7, 0.55, 0.45, 0.3])
+    np.testing.assert_allclose(rows["effective_robustness"], 100 * (grey - special.expit(slope * special.logit(clean) + intercept)),
+                               atol=1e-9)
+    assert result.published.set_index("condition").loc["greyscale@5", "reference"] == "table:paper.csv"
+    with pytest.raises(UserError, match="not a condition of the run"):
+        analyse(load_runs([run]), n_boot=5, reference=fit_table(tmp_path / "paper.csv"), reference_condition="rotate@3")
