@@ -1,4 +1,5 @@
-"""ImageNet-C digital corruptions: brightness, contrast, elastic transform, pixelate and JPEG.
+"""ImageNet-C digital corruptions: brightness, contrast, elastic transform, pixelate and JPEG, and
+saturation of the validation set.
 
 Published parameters and conventions: see transforms/_corruption_kit.py.
 """
@@ -11,7 +12,7 @@ from torch import Tensor
 
 from robustbench_lite.rng import PhotoRNG
 from transforms._common import separable_filter, warp
-from transforms._corruption_kit import SCALED_DOC, corruption, finish, in_chunks, pick, scale
+from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, pick, scale
 from transforms._corruption_kit import scipy_taps, table_doc, threaded_map
 
 # Published parameter tables, one entry per severity 1..5.
@@ -20,6 +21,7 @@ CONTRAST_FACTOR = (0.4, 0.3, 0.2, 0.1, 0.05)
 ELASTIC_ALPHA = (250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12)
 PIXELATE_FACTOR = (0.6, 0.5, 0.4, 0.3, 0.25)
 JPEG_QUALITY = (25, 18, 15, 10, 7)
+SATURATE_GAIN_SHIFT = ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))
 
 
 @corruption("brightness", shift=f"added to HSV value, clipped at 1: {table_doc(BRIGHTNESS_SHIFT)}")
@@ -39,6 +41,29 @@ def contrast(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     factor = pick(CONTRAST_FACTOR, level)
     means = x.mean(dim=(2, 3), keepdim=True)
     return finish((x * factor).add_(means * (1 - factor)))
+
+
+@corruption(
+    "saturate",
+    benchmark=EXTRA,
+    gain_shift=f"HSV saturation becomes clip(saturation * gain + shift, 0, 1): {table_doc(SATURATE_GAIN_SHIFT)}",
+    grey=(
+        "a grey pixel has no hue; as in scikit-image's rgb2hsv it takes hue 0, so a shift turns it "
+        "red: (V, V (1 - S'), V (1 - S'))"
+    ),
+)
+def saturate(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
+    """Saturation changed in HSV with hue and value kept."""
+    gain, shift = pick(SATURATE_GAIN_SHIFT, level)
+    value = x.amax(dim=1, keepdim=True)
+    chroma = value - x.amin(dim=1, keepdim=True)
+    saturation = chroma / value.clamp_min(1e-12)  # 0 where black (chroma is 0 there)
+    new_saturation = (saturation * gain + shift).clamp_(0.0, 1.0)
+    # With hue and value fixed, each channel's distance below the value scales with saturation.
+    coloured = value - (x - value).neg_().mul_(new_saturation * value / chroma.clamp_min(1e-12))
+    grey = value * (1 - new_saturation)
+    grey = torch.cat((value, grey, grey), dim=1)
+    return finish(torch.where(chroma > 0, coloured, grey))
 
 
 @corruption(
