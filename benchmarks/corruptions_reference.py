@@ -12,10 +12,19 @@ pkg_resources and pins nothing else), made once with:
     .venv-ref/bin/pip install "setuptools<80" imagecorruptions==1.1.2
 
 This script runs itself under that interpreter (`--reference-worker`) and exchanges .npy files
-with it; corruptions the reference cannot run with today's numpy/scikit-image show as "fails".
+with it. Two incompatibilities of the reference with today's numpy and scikit-image are patched
+inside that worker only (`patch_reference`): `np.float_` (fog's plasma) is numpy 2's float64,
+and `skimage.filters.gaussian(..., multichannel=True)` (glass_blur, gaussian_blur) becomes
+`channel_axis=-1`; anything else it cannot run shows as "fails".
+
+`--goldens DIR`: the reference's float outputs (before its uint8 cut) of all 19 corruptions at
+every severity on `--photos` (3) shared photos, with every numpy random draw it made, one
+DIR/<name>.npz each, and DIR/clean.npz (photos, ids, mean SSIMs): what
+tests/test_corruption_goldens.py compares ours with (the draws injected where ours can take them).
 
     .venv/bin/python benchmarks/corruptions_reference.py --photos 50 --json quality.json
     .venv/bin/python benchmarks/corruptions_reference.py --speed --json speed.json
+    .venv/bin/python benchmarks/corruptions_reference.py --goldens /tmp/goldens --photos 3
 """
 from __future__ import annotations
 
@@ -37,10 +46,30 @@ CORRUPTIONS = (
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
     "jpeg_compression",
 )  # fmt: skip
+EXTRAS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # ImageNet-C's validation set
 SPEED_SEVERITY = 3
+DISTRIBUTION_ONLY = ("shot_noise", "impulse_noise", "frost")  # goldens keep only their mean SSIM
+SSIM_REPEATS = {"frost": 10}  # frost picks one of five frost photos: the mean over 10 draws a photo
+GOLDEN_SCALE = 100  # goldens are stored as uint16 of value * 255 * GOLDEN_SCALE (0.005 of a level)
 
 
 # ------------------------------------------------------------ the reference side (its own venv)
+
+
+def patch_reference() -> None:
+    """Make imagecorruptions 1.1.2 run on numpy 2 and scikit-image >= 0.19 (this worker only)."""
+    if "float_" not in vars(np):
+        np.float_ = np.float64  # numpy 2 removed the alias; fog's plasma_fractal uses it
+    import imagecorruptions.corruptions as reference
+
+    gaussian = reference.gaussian
+
+    def gaussian_channel_axis(image, *args, multichannel=None, **kwargs):
+        if multichannel:  # scikit-image 0.19 renamed it, 0.21 removed it
+            kwargs.setdefault("channel_axis", -1)
+        return gaussian(image, *args, **kwargs)
+
+    reference.gaussian = gaussian_channel_axis
 
 
 def reference_worker(folder: Path, names: list[str], severities: list[int], repeats: int) -> None:
@@ -48,6 +77,7 @@ def reference_worker(folder: Path, names: list[str], severities: list[int], repe
     import warnings
 
     warnings.filterwarnings("ignore")
+    patch_reference()
     from imagecorruptions import corrupt
 
     photos = np.load(folder / "clean.npy")
@@ -67,6 +97,95 @@ def reference_worker(folder: Path, names: list[str], severities: list[int], repe
             except Exception as exc:  # the reference's own failures are a result here
                 report[key] = {"error": f"{type(exc).__name__}: {exc}".splitlines()[0][:200]}
     (folder / "reference.json").write_text(json.dumps(report, indent=1))
+
+
+class DrawRecorder:
+    """Wraps numpy's global random functions so that every draw made is kept, in order."""
+
+    FUNCTIONS = ("normal", "uniform", "randint", "poisson", "random_sample")
+
+    def __init__(self):
+        self.draws: list[np.ndarray] = []
+        self.originals = {name: getattr(np.random, name) for name in self.FUNCTIONS}
+        for name, function in self.originals.items():
+            setattr(np.random, name, self._recording(function))
+
+    def _recording(self, function):
+        def draw(*args, **kwargs):
+            value = function(*args, **kwargs)
+            self.draws.append(np.asarray(value))
+            return value
+
+        return draw
+
+    def take(self) -> list[np.ndarray]:
+        draws, self.draws = self.draws, []
+        return draws
+
+
+def goldens_worker(folder: Path, names: list[str], severities: list[int]) -> None:
+    """The reference's float outputs and draws for folder/clean.npy, one folder/<name>.npz each."""
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    patch_reference()
+    from PIL import Image
+    from imagecorruptions import corruption_dict
+
+    recorder = DrawRecorder()
+    photos = np.load(folder / "clean.npy")
+    ssim = {}
+    for name in names:
+        arrays = {}
+        for severity in severities:
+            np.random.seed(severity)
+            key = f"{name}@{severity}"
+            try:
+                outputs = []
+                for i, photo in enumerate(photos):
+                    recorder.take()
+                    out = np.asarray(corruption_dict[name](Image.fromarray(photo), severity), dtype=np.float64)
+                    outputs.append(out)
+                    draws = recorder.take()
+                    if name == "glass_blur":  # one randint(size=2) per pixel and sweep: one array
+                        draws = [np.stack(draws).astype(np.int8)]
+                    elif name != "spatter":  # float32 is all ours can take; spatter's threshold wants 64
+                        draws = [d.astype(np.float32) if d.dtype == np.float64 else d for d in draws]
+                    for k, draw in enumerate(draws):
+                        if name not in DISTRIBUTION_ONLY:
+                            arrays[f"draw:{severity}:{i}:{k}"] = draw
+                outputs = np.stack(outputs)
+                for repeat in range(1, SSIM_REPEATS.get(name, 1)):  # more draws for a steadier mean
+                    np.random.seed(severity + 1000 * repeat)
+                    more = [corruption_dict[name](Image.fromarray(photo), severity) for photo in photos]
+                    outputs = np.concatenate([outputs, np.asarray(more, dtype=np.float64)])
+                if name not in DISTRIBUTION_ONLY:
+                    arrays[f"out:{severity}"] = np.round(np.clip(outputs, 0, 255) * GOLDEN_SCALE).astype(np.uint16)
+                clean = np.concatenate([photos] * (len(outputs) // len(photos))).astype(np.float32) / 255
+                ssim[key] = mean_ssim(np.clip(outputs, 0, 255).astype(np.float32) / 255, clean)
+            except Exception as exc:  # the reference's own failures are a result here
+                arrays[f"error:{severity}"] = np.array(f"{type(exc).__name__}: {exc}".splitlines()[0][:200])
+        np.savez(folder / f"{name}.npz", **arrays)
+    (folder / "ssim.json").write_text(json.dumps(ssim, indent=1))
+
+
+def goldens(args) -> dict:
+    """Write the goldens for all 19 corruptions on --photos photos into args.goldens."""
+    folder = args.goldens
+    folder.mkdir(parents=True, exist_ok=True)
+    photos, ids, _ = load_photos(args.photos)
+    np.save(folder / "clean.npy", photos)
+    names = CORRUPTIONS + EXTRAS
+    command = [
+        str(args.ref_python), __file__, "--goldens-worker", str(folder), "--names", ",".join(names),
+        "--severities", "1,2,3,4,5",
+    ]  # fmt: skip
+    if not args.ref_python.exists():
+        sys.exit(f"no reference interpreter at {args.ref_python}; make it as this script's docstring says")
+    subprocess.run(command, check=True)
+    ssim = json.loads((folder / "ssim.json").read_text())
+    np.savez(folder / "clean.npz", photos=photos, ids=np.array(ids))
+    return {"mode": "goldens", "folder": str(folder), "photos": len(ids), "ssim_reference": ssim}
 
 
 def run_reference(python: Path, folder: Path, photos: np.ndarray, names, severities, repeats: int) -> dict:
@@ -267,10 +386,20 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timed runs for --speed; the best counts")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-python", type=Path, default=REPO / ".venv-ref" / "bin" / "python")
+    parser.add_argument("--goldens", type=Path, help="write the reference's goldens into this folder")
     parser.add_argument("--reference-worker", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--goldens-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--names", help=argparse.SUPPRESS)
     parser.add_argument("--severities", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.goldens_worker:
+        try:
+            severities = [int(s) for s in args.severities.split(",")]
+            goldens_worker(args.goldens_worker, args.names.split(","), severities)
+        except Exception:
+            traceback.print_exc()
+            sys.exit(1)
+        return
     if args.reference_worker:
         try:
             severities = [int(s) for s in args.severities.split(",")]
@@ -280,6 +409,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(1)
         return
     sys.path.insert(0, str(REPO))
+    if args.goldens:
+        result = goldens(args)
+        print(json.dumps(result, indent=1))
+        return
     result = speed(args) if args.speed else quality(args)
     print(markdown(result))
     if args.json:
