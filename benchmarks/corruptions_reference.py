@@ -286,11 +286,11 @@ def quality(args) -> dict:
 def compare(args, photos: np.ndarray, ids: list[str], labels: np.ndarray, folder: Path) -> dict:
     """SSIM and top-1 of every corruption and severity, ours and the reference's (kept in `folder`)."""
     severities = [1, 2, 3, 4, 5]
-    report = run_reference(args.ref_python, folder, photos, CORRUPTIONS, severities, repeats=1)
+    report = run_reference(args.ref_python, folder, photos, CORRUPTIONS + EXTRAS, severities, repeats=1)
     model = lite0()
     clean = photos.astype(np.float32) / 255
     rows = []
-    for name in CORRUPTIONS:
+    for name in CORRUPTIONS + EXTRAS:
         for severity in severities:
             mine = ours(name, severity, photos, ids, args.seed)
             row = {
@@ -318,11 +318,11 @@ def speed(args) -> dict:
     photos, ids, _ = load_photos(args.photos)
     with tempfile.TemporaryDirectory(prefix="corruptions-reference-") as folder:
         folder = Path(folder)
-        report = run_reference(args.ref_python, folder, photos, CORRUPTIONS, [SPEED_SEVERITY], args.repeats)
+        report = run_reference(args.ref_python, folder, photos, CORRUPTIONS + EXTRAS, [SPEED_SEVERITY], args.repeats)
     torch.set_num_threads(args.threads)
     x = as_tensor(photos)
     rows = []
-    for name in CORRUPTIONS:
+    for name in CORRUPTIONS + EXTRAS:
         ours(name, SPEED_SEVERITY, photos[:2], ids[:2])  # warm-up
         best = float("inf")
         for _ in range(args.repeats):
@@ -341,6 +341,126 @@ def speed(args) -> dict:
     return {**header, "rows": rows}
 
 
+# ------------------------------------------------- native against the release: elastic, glass
+
+
+def _affine_residual(d: "torch.Tensor") -> "torch.Tensor":
+    """|d - its least-squares affine fit| per pixel of displacement fields d (N, 2, H, W)."""
+    import torch
+
+    n, _, h, w = d.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=d.dtype), torch.arange(w, dtype=d.dtype), indexing="ij")
+    basis = torch.stack([xs.reshape(-1), ys.reshape(-1), torch.ones(h * w, dtype=d.dtype)], 1)  # (HW, 3)
+    flat = d.reshape(n, 2, h * w).transpose(1, 2)  # (N, HW, 2)
+    fit = basis @ torch.linalg.lstsq(basis.expand(n, -1, -1), flat).solution
+    return (flat - fit).norm(dim=2)
+
+
+def elastic_displacements(severity: int, ids: list[str], seed: int, h: int = 224, w: int = 224) -> dict:
+    """Mean displacement (px) of every pixel's source, native and release, at 224 px."""
+    import torch
+    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from transforms import _release
+    from transforms._common import separable_filter
+    from transforms._corruption_kit import scipy_taps
+    from transforms.corruptions_digital import ELASTIC_ALPHA
+
+    rng = PhotoRNG([photo_seed(seed, "elastic_transform", severity, i) for i in ids])
+    most = 0.005 * h
+    noise = rng.uniform(-most, most, 2, h, w)
+    native = separable_filter(noise, scipy_taps(0.01 * h, 3.0), scipy_taps(0.01 * w, 3.0), "reflect", rows_first=True)
+    native = native.double() * ELASTIC_ALPHA[severity - 1]
+    rng = PhotoRNG([photo_seed(seed, "elastic_transform", severity, i) for i in ids])
+    moves, field = _release.elastic_draws(severity, rng, h, w)
+    inverse = _release.affine_inverse(moves, h, w)  # output (x, y) -> source of the affine
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
+    px, py = xs + field[:, 0], ys + field[:, 1]  # the elastic samples the affine's output here
+    sx = inverse[:, 0, 0, None, None] * px + inverse[:, 0, 1, None, None] * py + inverse[:, 0, 2, None, None]
+    sy = inverse[:, 1, 0, None, None] * px + inverse[:, 1, 1, None, None] * py + inverse[:, 1, 2, None, None]
+    total = torch.stack([sx - xs, sy - ys], 1)
+    affine = torch.stack([
+        inverse[:, 0, 0, None, None] * xs + inverse[:, 0, 1, None, None] * ys + inverse[:, 0, 2, None, None] - xs,
+        inverse[:, 1, 0, None, None] * xs + inverse[:, 1, 1, None, None] * ys + inverse[:, 1, 2, None, None] - ys,
+    ], 1)  # fmt: skip
+    return {
+        "native_px": float(native.norm(dim=1).mean()),
+        "native_non_affine_px": float(_affine_residual(native).mean()),
+        "release_field_px": float(field.norm(dim=1).mean()),
+        "release_affine_px": float(affine.norm(dim=1).mean()),
+        "release_total_px": float(total.norm(dim=1).mean()),
+        "release_non_affine_px": float(_affine_residual(total).mean()),
+    }
+
+
+def glass_offsets(severity: int, ids: list[str], seed: int, h: int = 224, w: int = 224) -> dict:
+    """Where each pixel's value comes from (px), native and release, at 224 px."""
+    import torch
+    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from transforms import _release
+    from transforms.corruptions_blur import GLASS_SHUFFLE_STD
+
+    _, delta, iterations = _release.GLASS_RELEASE[severity - 1]
+    rng = PhotoRNG([photo_seed(seed, "glass_blur", severity, i) for i in ids])
+    move = (rng.randn(2, h, w).double() * GLASS_SHUFFLE_STD[severity - 1]).round()
+    inside = torch.zeros(h, w, dtype=torch.bool)
+    inside[delta + 1 : h - delta + 1, delta + 1 : w - delta + 1] = True
+    native = move * inside
+    side = len(range(h - delta, delta, -1))
+    rng = PhotoRNG([photo_seed(seed, "glass_blur", severity, i) for i in ids])
+    sources = _release.glass_sources(rng.randint(-delta, delta, iterations, side, side, 2), h, w, delta)
+    flat = torch.arange(h * w)
+    release = torch.stack([sources % w - flat % w, sources // w - flat // w], 1).double().reshape(len(ids), 2, h, w)
+    stats = {}
+    for label, offsets in (("native", native), ("release", release)):
+        inner = offsets[..., delta + 1 : h - delta + 1, delta + 1 : w - delta + 1]
+        stats[f"{label}_std_px"] = float(inner.std())
+        stats[f"{label}_mean_px"] = float(inner.norm(dim=1).mean())
+        stats[f"{label}_moved"] = float((inner.abs().sum(1) > 0).double().mean())
+    return stats
+
+
+def jpeg85(x):
+    """The release's save: PIL JPEG quality 85 (4:2:0), decoded, of 8-bit photos (N, 3, H, W)."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    out = []
+    for photo in torch.round(x * 255).to(torch.uint8).permute(0, 2, 3, 1).numpy():
+        buffer = io.BytesIO()
+        Image.fromarray(photo).save(buffer, "JPEG", quality=85, optimize=True)
+        out.append(np.asarray(Image.open(buffer)))
+    return as_tensor(np.stack(out))
+
+
+def release_gap(args) -> dict:
+    """Native against the release recipe for elastic_transform and glass_blur on the shared
+    photos: displacement or offset spread, mean SSIM to the clean photo, Lite0 top-1."""
+    import torch
+    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from transforms._release import release_corruption
+
+    torch.set_num_threads(args.threads)
+    photos, ids, labels = load_photos(args.photos)
+    x, clean = as_tensor(photos), photos.astype(np.float32) / 255
+    model = lite0()
+    rows = []
+    for name in ("elastic_transform", "glass_blur"):
+        for severity in (1, 2, 3, 4, 5):
+            native = ours(name, severity, photos, ids, args.seed)
+            rng = PhotoRNG([photo_seed(args.seed, name, severity, i) for i in ids])
+            release = release_corruption(name, x, severity, rng)
+            measure = elastic_displacements if name == "elastic_transform" else glass_offsets
+            row = {"corruption": name, "severity": severity, **measure(severity, ids, args.seed)}
+            for label, out in (("native", native), ("release", release), ("release_jpeg85", jpeg85(release))):
+                row[f"ssim_{label}"] = mean_ssim(out.permute(0, 2, 3, 1).numpy(), clean)
+                row[f"top1_{label}"] = top1(model, out, labels)
+            rows.append(row)
+            print(f"{name}@{severity} done", file=sys.stderr, flush=True)
+    return {"mode": "release-gap", "photos": len(ids), "clean_top1": top1(model, x, labels), "rows": rows}
+
+
 # ---------------------------------------------------------------------------------- output
 
 
@@ -348,6 +468,8 @@ def markdown(result: dict) -> str:
     def cell(value, digits=3):
         return "fails" if value is None else f"{value:.{digits}f}"
 
+    if result["mode"] == "release-gap":
+        return release_gap_markdown(result)
     if result["mode"] == "quality":
         lines = [
             f"{result['photos']} photos, 224 px; EfficientNet-Lite0 clean top-1 {result['clean_top1']:.3f}",
@@ -377,6 +499,24 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def release_gap_markdown(result: dict) -> str:
+    lines = [f"{result['photos']} photos, 224 px; EfficientNet-Lite0 clean top-1 {result['clean_top1']:.3f}", ""]
+    for name, columns in (
+        ("elastic_transform", ("native_px", "native_non_affine_px", "release_field_px", "release_affine_px",
+                               "release_total_px", "release_non_affine_px")),
+        ("glass_blur", ("native_std_px", "release_std_px", "native_mean_px", "release_mean_px",
+                        "native_moved", "release_moved")),
+    ):  # fmt: skip
+        quality = ("ssim_native", "ssim_release", "ssim_release_jpeg85", "top1_native", "top1_release", "top1_release_jpeg85")
+        header = ("severity",) + columns + quality
+        lines += [f"`{name}`", "", "| " + " | ".join(header) + " |", "|" + "---:|" * len(header)]
+        for r in (r for r in result["rows"] if r["corruption"] == name):
+            cells = [str(r["severity"])] + [f"{r[c]:.3f}" for c in columns + quality]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=50, help="shared photos to use (default 50)")
@@ -387,6 +527,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ref-python", type=Path, default=REPO / ".venv-ref" / "bin" / "python")
     parser.add_argument("--goldens", type=Path, help="write the reference's goldens into this folder")
+    parser.add_argument("--release-gap", action="store_true", help="elastic and glass: native against the release")
     parser.add_argument("--reference-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--goldens-worker", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--names", help=argparse.SUPPRESS)
@@ -413,7 +554,7 @@ def main(argv: list[str] | None = None) -> None:
         result = goldens(args)
         print(json.dumps(result, indent=1))
         return
-    result = speed(args) if args.speed else quality(args)
+    result = release_gap(args) if args.release_gap else speed(args) if args.speed else quality(args)
     print(markdown(result))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))

@@ -264,6 +264,15 @@ def test_release_glass_blur_is_the_reference_sweep(goldens):
         assert within >= WITHIN, f"glass_blur@{severity}: {within:.4%} within 1/255, max {largest:.2f}"
 
 
+def test_release_defocus_blur_is_the_reference_kernel(goldens):
+    """The release's (and imagecorruptions') disk, unnormalised after its anti-aliasing blur."""
+    arrays = reference(goldens, "defocus_blur")
+    for severity in SEVERITIES:
+        theirs = arrays[f"out:{severity}"].astype(np.float64) / GOLDEN_SCALE
+        largest, within = agreement(_release._defocus(as_batch(goldens["photos"]), severity, None), theirs)
+        assert within >= WITHIN and largest < 1.5, f"defocus@{severity}: {within:.4%} within 1/255, max {largest:.2f}"
+
+
 # --------------------------------------------- the release recipe, no reference environment needed
 
 

@@ -176,10 +176,9 @@ def _smoothing_matrix(length: int, sigma: float, truncate: float, device) -> Ten
     return matrix.scatter_add_(1, sources, taps.expand(length, -1).contiguous())
 
 
-def _affine(x: Tensor, moves: Tensor) -> Tensor:
-    """OpenCV warpAffine (bilinear, BORDER_REFLECT_101) by the transform that takes the release's
-    three control points to themselves + moves ((N, 3, 2), x then y), as the release does it."""
-    n, _, h, w = x.shape
+def affine_inverse(moves: Tensor, h: int, w: int) -> Tensor:
+    """(N, 2, 3) maps from output to source pixel (x, y) of the release's random affine: the one
+    that takes its three control points to themselves + moves ((N, 3, 2), x then y)."""
     centre = torch.tensor([float(h // 2), float(w // 2)], dtype=torch.float64)  # sic: (H, W) as (x, y)
     half = float(min(h, w) // 3)
     points = torch.stack([centre + half, centre + torch.tensor([half, -half]), centre - half])  # (x, y)
@@ -187,7 +186,14 @@ def _affine(x: Tensor, moves: Tensor) -> Tensor:
     ones = torch.ones(3, 1, dtype=torch.float64)
     forward = torch.linalg.solve(torch.cat([points, ones], 1)[None], moved).transpose(1, 2)  # (N, 2, 3)
     linear = torch.linalg.inv(forward[:, :, :2])
-    inverse = torch.cat([linear, -linear @ forward[:, :, 2:]], 2).to(x.device)  # dst -> src
+    return torch.cat([linear, -linear @ forward[:, :, 2:]], 2)
+
+
+def _affine(x: Tensor, moves: Tensor) -> Tensor:
+    """OpenCV warpAffine (bilinear, BORDER_REFLECT_101) by the release's random affine, as the
+    OpenCV of the release computed it: source positions on a 1/32 px grid."""
+    n, _, h, w = x.shape
+    inverse = affine_inverse(moves, h, w).to(x.device)
     scale, step = 1 << AFFINE_BITS, (1 << AFFINE_BITS) // AFFINE_TABLE
     cols = torch.arange(w, dtype=torch.float64, device=x.device)
     rows = torch.arange(h, dtype=torch.float64, device=x.device)
@@ -200,15 +206,21 @@ def _affine(x: Tensor, moves: Tensor) -> Tensor:
     return _bilinear(x, fixed(1) / AFFINE_TABLE, fixed(0) / AFFINE_TABLE, _fold_101, torch.float32)
 
 
-def _elastic(x: Tensor, severity: int, rng: PhotoRNG) -> Tensor:
+def elastic_draws(severity: int, rng: PhotoRNG, h: int, w: int, device=None) -> tuple[Tensor, Tensor]:
+    """The release elastic's random affine moves (N, 3, 2) and displacement field (N, 2, H, W)
+    (dx, dy in px, float64 of its float32), drawn in the release's order from `rng`."""
     alpha, sigma, wobble = pick(ELASTIC_RELEASE, severity)
+    moves = rng.uniform(-wobble, wobble, 3, 2).to(device)
+    noise = rng.uniform(-1.0, 1.0, 2, h, w).to(device, torch.float64)  # dx, then dy
+    smooth_h = _smoothing_matrix(h, sigma, 3.0, device)
+    smooth_w = _smoothing_matrix(w, sigma, 3.0, device)
+    return moves, (smooth_h @ noise @ smooth_w.T * alpha).to(torch.float32).to(torch.float64)
+
+
+def _elastic(x: Tensor, severity: int, rng: PhotoRNG) -> Tensor:
     n, _, h, w = x.shape
-    moves = rng.uniform(-wobble, wobble, 3, 2).to(x.device)
-    noise = rng.uniform(-1.0, 1.0, 2, h, w).to(x.device, torch.float64)  # dx, then dy
+    moves, field = elastic_draws(severity, rng, h, w, x.device)
     warped = _affine(x.to(torch.float32), moves)
-    smooth_h = _smoothing_matrix(h, sigma, 3.0, x.device)
-    smooth_w = _smoothing_matrix(w, sigma, 3.0, x.device)
-    field = (smooth_h @ noise @ smooth_w.T * alpha).to(torch.float32).to(torch.float64)
     rows = torch.arange(h, dtype=torch.float64, device=x.device)[:, None]
     cols = torch.arange(w, dtype=torch.float64, device=x.device)
     return _bilinear(warped, rows + field[:, 1], cols + field[:, 0], mirror_index).clamp_(0.0, 1.0)
@@ -240,7 +252,18 @@ def _glass(x: Tensor, severity: int, rng: PhotoRNG) -> Tensor:
     rows = torch.arange(h - delta, delta, -1)
     cols = torch.arange(w - delta, delta, -1)
     draws = rng.randint(-delta, delta, iterations, len(rows), len(cols), 2).cpu()  # dx, dy per pixel
-    targets = (rows[:, None] * w + cols[None, :]).expand(iterations, -1, -1).reshape(-1).tolist()
+    sources = glass_sources(draws, h, w, delta)
+    where = sources.to(x.device)[:, None, :].expand(n, c, h * w)
+    shuffled = levels.reshape(n, c, h * w).gather(2, where).reshape(n, c, h, w)
+    return skimage_gaussian(shuffled / 255, sigma).clamp_(0.0, 1.0)
+
+
+def glass_sources(draws: Tensor, h: int, w: int, delta: int) -> Tensor:
+    """(N, H * W) flat index of the blurred pixel that each pixel holds after the release's
+    sweeps, from its draws (N, iterations, rows, cols, 2) (dx, dy of each visit in sweep order)."""
+    rows = torch.arange(h - delta, delta, -1)
+    cols = torch.arange(w - delta, delta, -1)
+    targets = (rows[:, None] * w + cols[None, :]).expand(draws.shape[1], -1, -1).reshape(-1).tolist()
     sources = []
     for photo in draws:
         moved = (rows[:, None] + photo[..., 1]) * w + (cols[None, :] + photo[..., 0])
@@ -248,9 +271,7 @@ def _glass(x: Tensor, severity: int, rng: PhotoRNG) -> Tensor:
         for target, source in zip(targets, moved.reshape(-1).tolist()):
             index[target] = index[source]  # the pixel takes its neighbour's current value
         sources.append(index)
-    where = torch.tensor(sources, device=x.device)[:, None, :].expand(n, c, h * w)
-    shuffled = levels.reshape(n, c, h * w).gather(2, where).reshape(n, c, h, w)
-    return skimage_gaussian(shuffled / 255, sigma).clamp_(0.0, 1.0)
+    return torch.tensor(sources)
 
 
 # ----------------------------------------------------------- pixelate and zoom

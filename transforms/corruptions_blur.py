@@ -2,6 +2,25 @@
 validation set.
 
 Published parameters and conventions: see transforms/_corruption_kit.py.
+
+Against the released ImageNet-C (hendrycks/robustness `make_imagenet_c.py`, what the published
+numbers measure; the `imagenet-c` protocol follows it through transforms/_release.py), at 224 px:
+
+- glass_blur differs: ours resamples once with rounded Gaussian offsets (std 1.5, 1.5, 3.75,
+  3.5, 4.5 px, matched to imagecorruptions' mean SSIM). The release sweeps from the bottom
+  right; each pixel takes the current value of the one randint(-delta, delta) away (at most
+  delta - 1; its numpy "swap" is a copy), so values travel in chains. Spread (std per axis) of
+  where a pixel's value comes from, ours / release, 50 shared photos: 1.53 / 0.71, 1.53 / 1.20,
+  3.76 / 2.09, 3.51 / 2.80, 4.51 / 3.91 px (1.15-2.2x); mean SSIM to clean within 0.008 at every
+  severity, yet EfficientNet-Lite0 keeps 8 % at severity 3 on ours against 20 % on the release.
+- defocus_blur differs at severities 4 and 5: ours normalises the anti-aliased disk to sum 1;
+  the release (and imagecorruptions) blurs it with cv2.GaussianBlur's mirrored edges and keeps
+  the sum, 1.0130 and 1.0108 where the disk reaches its grid's edge, about 1 % brighter.
+- zoom_blur differs by up to 1 px: ours keeps the top left 224 px of each zoom
+  (imagecorruptions), the release trims symmetrically.
+- motion_blur differs: ours is imagecorruptions' sum of shifted copies, the release used
+  ImageMagick's MotionBlurImage.
+- gaussian_blur: the release's recipe.
 """
 from __future__ import annotations
 

@@ -1,7 +1,9 @@
 """ImageNet-C noise corruptions: Gaussian, shot (Poisson) and impulse (salt-and-pepper) noise, and
 speckle (multiplicative Gaussian) noise of the validation set.
 
-Published parameters and conventions: see transforms/_corruption_kit.py.
+Published parameters and conventions: see transforms/_corruption_kit.py. All four are the
+released ImageNet-C's recipe (hendrycks/robustness `make_imagenet_c.py`); only the random draws
+differ (ours from `rng`; impulse positions drawn with replacement, the same distribution).
 """
 from __future__ import annotations
 

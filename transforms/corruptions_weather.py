@@ -2,6 +2,16 @@
 of the validation set.
 
 Published parameters and conventions: see transforms/_corruption_kit.py.
+
+Against the released ImageNet-C (hendrycks/robustness `make_imagenet_c.py`, what the published
+numbers measure; the `imagenet-c` protocol follows it through transforms/_release.py), at 224 px:
+
+- snow differs: the release streaks the flakes with ImageMagick's MotionBlurImage, ours with
+  imagecorruptions' line kernel; against imagecorruptions ours also cuts the zoomed flake layer
+  to size before streaking (the reference after), so streaks differ within a streak length of
+  the edges, and leaves out its 8-bit rounding of the flake layer.
+- frost differs: ours is procedural; the release blends a random crop of one of five frost photos.
+- fog, spatter: the release's recipe (spatter's drop shading is OpenCV's, as the release's).
 """
 from __future__ import annotations
 
