@@ -188,6 +188,29 @@ def test_brightness_is_the_hsv_value_shift(photos):
             np.testing.assert_allclose(result, hsv2rgb(hsv), atol=1e-5)
 
 
+def test_saturate_is_the_hsv_saturation_change(photos):
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    images = photos[:2].permute(0, 2, 3, 1).numpy().copy()
+    images[0, :8, :8] = 0.5  # grey: no hue, so a shift makes it red as scikit-image's hue 0 does
+    images[0, 8:16, :8] = 0.0
+    for severity, (gain, shift) in zip(SEVERITIES, ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))):
+        out = corrupt("saturate", severity, torch.from_numpy(images).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+        for image, result in zip(images, out):
+            hsv = rgb2hsv(image.astype(np.float64))
+            hsv[..., 1] = np.clip(hsv[..., 1] * gain + shift, 0, 1)
+            np.testing.assert_allclose(result, hsv2rgb(hsv), atol=2e-5)
+
+
+def test_gaussian_blur_is_skimage_gaussian_per_channel(photos):
+    from skimage.filters import gaussian
+
+    for severity, sigma in zip(SEVERITIES, (1, 2, 3, 4, 6)):
+        result = corrupt("gaussian_blur", severity, photos[:1])[0].permute(1, 2, 0).numpy()
+        expected = gaussian(photos[0].permute(1, 2, 0).numpy().astype(np.float64), sigma=sigma, channel_axis=-1)
+        assert np.abs(result - expected).max() < 1e-5
+
+
 def test_contrast_pulls_each_channel_to_its_mean(photos):
     image = photos[:2].numpy()
     means = image.mean(axis=(2, 3), keepdims=True)

@@ -1,7 +1,8 @@
 """The released ImageNet-C's own recipe, for the `imagenet-c` corruption protocol.
 
 The published ImageNet-C numbers measure the files that hendrycks/robustness made with
-`ImageNet-C/create_c/make_imagenet_c.py`: every photo PIL Resize(256) + CenterCrop(224), corrupted
+`ImageNet-C/create_c/make_imagenet_c.py`: every photo torchvision Resize(256) (PIL bilinear, its
+default then) + CenterCrop(224), corrupted
 at 224 x 224, the float result cut to 8 bits with `np.uint8` (truncation, not rounding), saved as
 JPEG quality 85. Our registered corruptions follow the later package `imagecorruptions` 1.1.2
 (re-parameterised for any size, some steps rewritten); this module gives, for each of the 19
@@ -13,6 +14,16 @@ x is (N, 3, 224, 224) float in [0, 1] (8-bit photos / 255), severity 1..5, rng t
 PhotoRNG. The result is already cut to 8 bits as the release cut it (so round(result * 255)
 gives its uint8 exactly: `as_uint8`); the JPEG-85 round trip is the caller's. The release
 hard-codes 224 px: here its absolute pixel constants are used at any size (its own behaviour).
+
+Calling it, per batch of 224 px photos x (uint8 / 255) with their ids:
+
+    rng = PhotoRNG([photo_seed(run_seed, name, severity, id) for id in ids], device=x.device)
+    y = release_corruption(name, x, severity, rng)      # float32, k / 255, (N, 3, 224, 224)
+    jpeg_85_round_trip(as_uint8(y))                      # the caller's: PIL quality 85, 4:2:0
+
+A photo's result does not depend on its batch (per-photo draws; float round-off between batch
+sizes can move a value across a level boundary on rare pixels). Where the release equals ours,
+the same rng gives truncate(ours).
 
 Per corruption, the release compared with ours (`native`) at 224 px (also in RELEASE_NOTES):
 
