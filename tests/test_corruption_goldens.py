@@ -26,6 +26,8 @@ from skimage.metrics import structural_similarity
 from robustbench_lite.registry import get_transform
 from robustbench_lite.rng import PhotoRNG, photo_seed
 from transforms import _release
+from transforms.corruptions_noise import GAUSSIAN_NOISE_STD, SPECKLE_NOISE_STD
+from transforms.corruptions_weather import SNOW_PARAMS, SPATTER_PARAMS
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
@@ -48,28 +50,22 @@ def _normal_as_standard(draws, scale):
 
 
 def _snow(draws, severity):
-    loc, spread, zoom = get_table("snow")[severity - 1][:3]
-    side = math.ceil(224 / zoom)
+    loc, spread, zoom = SNOW_PARAMS[severity - 1][:3]
+    side = math.ceil(224 / zoom)  # ours draws only the centre that the reference's zoom keeps
     top = (224 - side) // 2
     return [((draws[0] - loc) / spread)[None, top : top + side, top : top + side], draws[1]]
 
 
 def _spatter(draws, severity):
-    loc, spread = get_table("spatter")[severity - 1][:2]
+    loc, spread = SPATTER_PARAMS[severity - 1][:2]
     return [((draws[0] - loc) / spread)[None]]
-
-
-def get_table(name):
-    from transforms import corruptions_weather
-
-    return {"snow": corruptions_weather.SNOW_PARAMS, "spatter": corruptions_weather.SPATTER_PARAMS}[name]
 
 
 INJECT = {  # name -> function(reference draws, severity) -> ours; None: no draws
     "brightness": None, "contrast": None, "saturate": None, "pixelate": None, "jpeg_compression": None,
     "defocus_blur": None, "zoom_blur": None, "gaussian_blur": None,
-    "gaussian_noise": lambda d, s: _normal_as_standard(d, (0.08, 0.12, 0.18, 0.26, 0.38)[s - 1]),
-    "speckle_noise": lambda d, s: _normal_as_standard(d, (0.15, 0.2, 0.35, 0.45, 0.6)[s - 1]),
+    "gaussian_noise": lambda d, s: _normal_as_standard(d, GAUSSIAN_NOISE_STD[s - 1]),
+    "speckle_noise": lambda d, s: _normal_as_standard(d, SPECKLE_NOISE_STD[s - 1]),
     "motion_blur": lambda d, s: d,
     "fog": lambda d, s: d,
     "elastic_transform": lambda d, s: [np.stack(d)],
