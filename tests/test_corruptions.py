@@ -25,9 +25,11 @@ NAMES = (
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",
     "jpeg_compression",
 )  # fmt: skip
+EXTRAS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # ImageNet-C's validation set
+ALL = NAMES + EXTRAS
 RANDOM = (
     "gaussian_noise", "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "snow", "frost",
-    "fog", "elastic_transform",
+    "fog", "elastic_transform", "speckle_noise", "spatter",
 )  # fmt: skip
 SEVERITIES = (1, 2, 3, 4, 5)
 PHOTOS = 20
@@ -73,7 +75,7 @@ def corrupt(name: str, severity: int, x: torch.Tensor, run_seed: int = 0, first:
 def outputs(photos) -> dict[tuple[str, int], torch.Tensor]:
     """Every corruption at every severity on the 20 photos, computed once."""
     torch.manual_seed(0)  # nothing may depend on it; the outputs come from PhotoRNG only
-    return {(name, severity): corrupt(name, severity, photos) for name in NAMES for severity in SEVERITIES}
+    return {(name, severity): corrupt(name, severity, photos) for name in ALL for severity in SEVERITIES}
 
 
 def test_transform_modules_are_small_and_import_only_the_plug_in_side():
@@ -100,17 +102,19 @@ def mean_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
     return float(np.mean([structural_similarity(p, q, channel_axis=-1, data_range=1.0) for p, q in pairs]))
 
 
-def test_all_fifteen_are_registered_with_documented_levels():
+def test_all_nineteen_are_registered_with_documented_levels_and_their_set():
     specs = {s.name: s for s in all_transforms() if s.family == "corruptions"}
-    assert set(NAMES) <= set(specs)
-    for name in NAMES:
+    assert set(specs) == set(ALL)
+    assert {n for n, s in specs.items() if s.params["benchmark"] == "imagenet-c"} == set(NAMES)
+    assert {n for n, s in specs.items() if s.params["benchmark"] == "imagenet-c-extra"} == set(EXTRAS)
+    for name in ALL:
         spec = specs[name]
         assert spec.severities == SEVERITIES
         assert "severity" in spec.params["level"]
         assert spec.description and len(spec.params) >= 2  # the level and the published table
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_output_contract(name, photos, outputs):
     for severity in SEVERITIES:
         out = outputs[name, severity]
@@ -120,7 +124,7 @@ def test_output_contract(name, photos, outputs):
         assert not torch.equal(out, photos)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_ssim_falls_with_severity(name, photos, outputs):
     ssim = [mean_ssim(outputs[name, severity], photos) for severity in SEVERITIES]
     for severity, (before, after) in enumerate(zip(ssim, ssim[1:]), start=1):
@@ -129,7 +133,7 @@ def test_ssim_falls_with_severity(name, photos, outputs):
     assert ssim[0] - ssim[-1] >= 0.05, f"{name}: SSIM {ssim}"
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_batch_size_does_not_matter(name, photos, outputs):
     # JPEG runs per photo through libjpeg, deterministic, so it is held to the same tolerance.
     for severity in (1, 5):
@@ -145,7 +149,7 @@ def test_run_seed_changes_the_output(name, photos, outputs):
     torch.testing.assert_close(again, outputs[name, 3][:4], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("size", [(260, 300), (48, 40)])
 def test_any_size_works(name, photos, size):
     x = torch.nn.functional.interpolate(photos[:2], size=size, mode="bilinear", antialias=True).clamp(0, 1)
@@ -182,6 +186,29 @@ def test_brightness_is_the_hsv_value_shift(photos):
             hsv = rgb2hsv(image.astype(np.float64))
             hsv[..., 2] = np.clip(hsv[..., 2] + shift, 0, 1)
             np.testing.assert_allclose(result, hsv2rgb(hsv), atol=1e-5)
+
+
+def test_saturate_is_the_hsv_saturation_change(photos):
+    from skimage.color import hsv2rgb, rgb2hsv
+
+    images = photos[:2].permute(0, 2, 3, 1).numpy().copy()
+    images[0, :8, :8] = 0.5  # grey: no hue, so a shift makes it red as scikit-image's hue 0 does
+    images[0, 8:16, :8] = 0.0
+    for severity, (gain, shift) in zip(SEVERITIES, ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))):
+        out = corrupt("saturate", severity, torch.from_numpy(images).permute(0, 3, 1, 2)).permute(0, 2, 3, 1).numpy()
+        for image, result in zip(images, out):
+            hsv = rgb2hsv(image.astype(np.float64))
+            hsv[..., 1] = np.clip(hsv[..., 1] * gain + shift, 0, 1)
+            np.testing.assert_allclose(result, hsv2rgb(hsv), atol=2e-5)
+
+
+def test_gaussian_blur_is_skimage_gaussian_per_channel(photos):
+    from skimage.filters import gaussian
+
+    for severity, sigma in zip(SEVERITIES, (1, 2, 3, 4, 6)):
+        result = corrupt("gaussian_blur", severity, photos[:1])[0].permute(1, 2, 0).numpy()
+        expected = gaussian(photos[0].permute(1, 2, 0).numpy().astype(np.float64), sigma=sigma, channel_axis=-1)
+        assert np.abs(result - expected).max() < 1e-5
 
 
 def test_contrast_pulls_each_channel_to_its_mean(photos):
@@ -238,7 +265,7 @@ def test_defocus_matches_the_reference_disk_filter(photos):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", ALL)
 def test_runs_on_the_device_it_is_given(name):
     # Smooth random pictures, so that this runs on a GPU machine without the shared photos.
     noise = torch.rand(4, 3, 28, 28, generator=torch.Generator().manual_seed(0))

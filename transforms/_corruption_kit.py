@@ -1,6 +1,8 @@
-"""Shared machinery of the 15 ImageNet-C corruptions (Hendrycks & Dietterich 2019), which are
+"""Shared machinery of the 19 ImageNet-C corruptions (Hendrycks & Dietterich 2019), which are
 batched, seeded torch transforms in `corruptions_noise`, `corruptions_blur`, `corruptions_weather`
-and `corruptions_digital`.
+and `corruptions_digital`: the benchmark's 15 (params "benchmark": "imagenet-c", the named set
+`imagenet-c`) and the 4 of its validation set, speckle_noise, gaussian_blur, spatter and saturate
+("benchmark": "imagenet-c-extra").
 
 Per-severity parameters are the published ones of the reference code (`imagecorruptions`
 1.1.2, `imagecorruptions/corruptions.py`), written for 224 px photos; parameters that are
@@ -32,11 +34,17 @@ def table_doc(values) -> str:
     return "; ".join(f"{i}: {v}" for i, v in enumerate(values, start=1))
 
 
-def corruption(name: str, **params: str):
-    """Register `name` in the corruptions family with the common level documentation."""
-    return register_transform(
-        name, family="corruptions", severities=SEVERITIES, params={"level": LEVEL_DOC, **params}
-    )
+BENCHMARK = "imagenet-c"  # the 15 corruptions that ImageNet-C's mCE averages
+EXTRA = "imagenet-c-extra"  # the 4 of its validation set (speckle, gaussian blur, spatter, saturate)
+
+
+def corruption(name: str, benchmark: str = BENCHMARK, **params: str):
+    """Register `name` in the corruptions family with the common level documentation; params
+    "benchmark" says which ImageNet-C set it belongs to (BENCHMARK or EXTRA)."""
+    if benchmark not in (BENCHMARK, EXTRA):
+        raise ValueError(f"benchmark must be {BENCHMARK!r} or {EXTRA!r}, got {benchmark!r}")
+    params = {"level": LEVEL_DOC, "benchmark": benchmark, **params}
+    return register_transform(name, family="corruptions", severities=SEVERITIES, params=params)
 
 
 def pick(table, level: float):

@@ -1,6 +1,9 @@
-"""ImageNet-C noise corruptions: Gaussian, shot (Poisson) and impulse (salt-and-pepper) noise.
+"""ImageNet-C noise corruptions: Gaussian, shot (Poisson) and impulse (salt-and-pepper) noise, and
+speckle (multiplicative Gaussian) noise of the validation set.
 
-Published parameters and conventions: see transforms/_corruption_kit.py.
+Published parameters and conventions: see transforms/_corruption_kit.py. All four are the
+released ImageNet-C's recipe (hendrycks/robustness `make_imagenet_c.py`); only the random draws
+differ (ours from `rng`; impulse positions drawn with replacement, the same distribution).
 """
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ import torch
 from torch import Tensor
 
 from robustbench_lite.rng import PhotoRNG
-from transforms._corruption_kit import corruption, finish, pick, table_doc, threaded_map
+from transforms._corruption_kit import EXTRA, corruption, finish, pick, table_doc, threaded_map
 
 # Published parameter tables, one entry per severity 1..5.
 GAUSSIAN_NOISE_STD = (0.08, 0.12, 0.18, 0.26, 0.38)
 SHOT_NOISE_PHOTONS = (60, 25, 12, 5, 3)
 IMPULSE_NOISE_AMOUNT = (0.03, 0.06, 0.09, 0.17, 0.27)
+SPECKLE_NOISE_STD = (0.15, 0.2, 0.35, 0.45, 0.6)
 
 
 @corruption("gaussian_noise", std=f"std of additive Gaussian noise: {table_doc(GAUSSIAN_NOISE_STD)}")
@@ -62,3 +66,14 @@ def impulse_noise(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     salt = (rng.rand(count).to(x.device) < salt_share).to(x.dtype)
     out = x.reshape(n, values).clone().scatter_(1, where, 0.0)
     return out.scatter_reduce_(1, where, salt, reduce="amax").view_as(x)
+
+
+@corruption(
+    "speckle_noise",
+    benchmark=EXTRA,
+    std=f"std of the Gaussian noise that multiplies each value, x + x * N(0, std): {table_doc(SPECKLE_NOISE_STD)}",
+)
+def speckle_noise(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
+    """Speckle noise: Gaussian noise proportional to the intensity, independent per value."""
+    std = pick(SPECKLE_NOISE_STD, level)
+    return finish(rng.randn(*x.shape[1:]).to(x.device).mul_(std).mul_(x).add_(x))
