@@ -40,6 +40,9 @@ class Geometry:
         return [t for t in pipeline.transforms if type(t).__name__ not in ("ToTensor", "MaybeToTensor", "Normalize")]
 
 
+RELEASE_GEOMETRY = Geometry((224, 224), 0.875, "bilinear")
+"""ImageNet-C's release: PIL Resize(256) + CenterCrop(224), bilinear, before corrupting at 224 px."""
+
 HIGH_DEPTH_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 ALPHA_MODES = ("RGBA", "LA", "PA")
 

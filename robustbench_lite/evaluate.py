@@ -13,6 +13,7 @@ from .decode import Geometry
 from .errors import ConditionFailed
 from .models import LoadedModel
 from .records import batch_outputs, records_table, to_host
+from .registry import builtin_module
 from .rng import PhotoRNG, photo_seed
 from .store import ChunkStore
 from .timing import StageTimer
@@ -82,10 +83,54 @@ def apply_transform(spec, x: torch.Tensor, condition: Condition, ids: Sequence[s
         raise ConditionFailed(f"transform {spec.name} raised {type(exc).__name__}: {exc}") from None
 
 
+def jpeg_round_trip(photos: torch.Tensor, quality: int = 85) -> torch.Tensor:
+    """Encode and decode (N, 3, H, W) uint8 photos as JPEG (PIL, 4:2:0 chroma, as ImageNet-C's release
+    saved them), in threads (PIL releases the interpreter while it codes); uint8 on the CPU."""
+    import io
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    from PIL import Image
+
+    def one(array: np.ndarray) -> np.ndarray:
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="JPEG", quality=quality, subsampling="4:2:0")
+        buffer.seek(0)
+        with Image.open(buffer) as decoded:
+            return np.asarray(decoded.convert("RGB"))
+
+    arrays = photos.permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    with ThreadPoolExecutor(max_workers=max(1, min(8, os.cpu_count() or 1))) as pool:
+        decoded = list(pool.map(one, arrays))
+    return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).contiguous()
+
+
+def release_protocol(x: torch.Tensor, condition: Condition, ids: Sequence[str], seed: int,
+                     geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet-C's `imagenet-c` protocol for one batch decoded at RELEASE_GEOMETRY (224 px, [0, 1]):
+    the release's recipe at 224 px, its uint8, a JPEG quality-85 round trip, then the model's input size
+    by one resize (none for 224 px models: no second resize-and-crop, RobustBench's bug #59)."""
+    release = builtin_module("_release")
+    rng = PhotoRNG([photo_seed(seed, condition.transform, condition.severity, i) for i in ids], x.device)
+    try:
+        out = release.release_corruption(condition.transform, x, condition.severity, rng)
+    except (Exception, SystemExit) as exc:
+        raise ConditionFailed(f"transform {condition.transform} (imagenet-c protocol) raised "
+                              f"{type(exc).__name__}: {exc}") from None
+    out, summary = check_transform_output(x, out, condition.transform)
+    saved = jpeg_round_trip(release.as_uint8(out)).to(x.device).float().div_(255.0)
+    if tuple(saved.shape[-2:]) != tuple(geometry.input_size):
+        mode = "bicubic" if geometry.interpolation == "bicubic" else "bilinear"
+        saved = torch.nn.functional.interpolate(saved, size=geometry.input_size, mode=mode, antialias=True,
+                                                align_corners=False).clamp_(0.0, 1.0)
+    return saved, summary
+
+
 class BlockEvaluator:
     """Runs pending (block, condition, model) cells of one group, writing a chunk per (block, condition)."""
 
-    def __init__(self, plan, group: ModelGroup, store: ChunkStore, timer: StageTimer, progress, batch_size: int | None):
+    def __init__(self, plan, group: ModelGroup, store: ChunkStore, timer: StageTimer, progress, batch_size: int | None,
+                 release: bool = False):
         self.config = plan.config
         self.device = plan.device
         self.group = group
@@ -94,6 +139,7 @@ class BlockEvaluator:
         self.progress = progress
         self.batch_size = batch_size or probe_batch_size(group, plan.device, plan.config.precision, start=plan.config.chunk_size)
         self.spec_by_name = {s.name: s for s in plan.transforms}
+        self.release = release  # blocks decoded at RELEASE_GEOMETRY for the imagenet-c corruption protocol
         self.failed: dict[tuple[str, int, str], str] = {}
         self.class_mask = None
         if self.config.restrict_logits:
@@ -105,6 +151,8 @@ class BlockEvaluator:
         """The transformed batch and its on-device value summary (None for clean)."""
         if condition.is_clean:
             return x, None
+        if self.release:
+            return release_protocol(x, condition, ids, self.config.seed, self.group.geometry)
         spec = self.spec_by_name[condition.transform]
         return check_transform_output(x, apply_transform(spec, x, condition, ids, self.config.seed), spec.name)
 

@@ -165,6 +165,12 @@ def load_builtin_transforms() -> None:
             importlib.import_module(f"transforms.{info.name}")
 
 
+def builtin_module(name: str):
+    """A module of the built-in `transforms` package (e.g. `_release`), imported from its location."""
+    load_builtin_transforms()
+    return importlib.import_module(f"transforms.{name}")
+
+
 def all_transforms() -> list[TransformSpec]:
     """Every registered transform, built-ins loaded, sorted by family then name."""
     load_builtin_transforms()
