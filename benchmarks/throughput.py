@@ -247,7 +247,7 @@ def main() -> None:
     parser.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "corruptions"])
     parser.add_argument("--scale", action="store_true", help="Memory-flatness mode (synthetic 1k and 10k folders).")
     parser.add_argument("--models", default="efficientnet_lite0")
-    parser.add_argument("--transforms", default="greyscale,outlines,borders,distortions")
+    parser.add_argument("--transforms", default="family:greyscale,outlines,borders,distortions")
     parser.add_argument("--severities", default="3")
     parser.add_argument("--photos", type=int, default=200)
     parser.add_argument("--repeat-photos", type=int, default=1, help="Repeat each photo K times (bigger GPU workloads).")

@@ -48,20 +48,26 @@ def _condition_set(manifest: dict) -> dict[str, float]:
             for c in manifest.get("conditions", [])}
 
 
-def _check_same_setup(first: tuple[Path, dict], other: tuple[Path, dict]) -> None:
-    """Refuse to merge runs whose results are not comparable or whose conditions differ, naming why."""
+def _check_same_setup(first: tuple[Path, dict], other: tuple[Path, dict]) -> set[str]:
+    """Refuse to merge runs whose results are not comparable or whose shared conditions differ in level,
+    naming why; returns the condition keys both runs have (the merge keeps those)."""
     (dir_a, a), (dir_b, b) = first, other
     diffs = comparable(a, b, same_store=False)
     if diffs:
         raise UserError(f"cannot merge {dir_a} and {dir_b}: {'; '.join(diffs)}")
     ca, cb = _condition_set(a), _condition_set(b)
-    if ca != cb:
-        only_a, only_b = sorted(set(ca) - set(cb)), sorted(set(cb) - set(ca))
-        levels = sorted(k for k in set(ca) & set(cb) if ca[k] != cb[k])
-        parts = ([f"only in {dir_a}: {', '.join(only_a)}"] if only_a else []) + \
-                ([f"only in {dir_b}: {', '.join(only_b)}"] if only_b else []) + \
-                ([f"levels differ for {', '.join(levels)}"] if levels else [])
-        raise UserError(f"cannot merge {dir_a} and {dir_b}: different conditions ({'; '.join(parts)})")
+    levels = sorted(k for k in set(ca) & set(cb) if ca[k] != cb[k])
+    if levels:
+        raise UserError(f"cannot merge {dir_a} and {dir_b}: the levels of {', '.join(levels)} differ")
+    return set(ca) & set(cb)
+
+
+def _unfinished(run_dir: Path, manifest: dict) -> UserError:
+    """A run interrupted or still running: its records are not all merged yet."""
+    argv = manifest.get("argv") or []
+    command = " ".join(["robustbench-lite", *argv[1:]]) if argv else "the run's command"
+    return UserError(f"{run_dir}: the run is {manifest.get('status')}, its records are incomplete; "
+                     f"run its command again to finish it ({command}), then report")
 
 
 def load_runs(run_dirs: Sequence[Path | str], manifests: Sequence[dict] | None = None) -> RunData:
@@ -73,12 +79,28 @@ def load_runs(run_dirs: Sequence[Path | str], manifests: Sequence[dict] | None =
     dirs = [Path(d) for d in run_dirs]
     if not dirs:
         raise UserError("no run folder given")
-    manifests = list(manifests) if manifests is not None else [read_manifest(d) for d in dirs]
+    repeated_dirs = sorted({str(d) for d in dirs if [e.resolve() for e in dirs].count(d.resolve()) > 1})
+    if repeated_dirs:
+        raise UserError(f"{', '.join(repeated_dirs)}: given more than once (name each run folder once)")
+    given = manifests is not None
+    manifests = list(manifests) if given else [read_manifest(d) for d in dirs]
+    for d, m in zip(dirs, manifests):
+        if not given and m.get("status") in ("running", "interrupted"):
+            raise _unfinished(d, m)
+    shared = set(_condition_set(manifests[0]))
     for d, m in zip(dirs[1:], manifests[1:]):
-        _check_same_setup((dirs[0], manifests[0]), (d, m))
+        shared &= _check_same_setup((dirs[0], manifests[0]), (d, m))
     frames, models, notes = [], [], []
+    left_out = sorted({k for m in manifests for k in _condition_set(m)} - shared)
+    if left_out:
+        if shared <= {"clean"}:
+            raise UserError(f"cannot merge {', '.join(map(str, dirs))}: they share no condition but clean")
+        notes.append(f"merged on the {len(shared)} conditions every run has; left out: {', '.join(left_out)}")
     for d, m in zip(dirs, manifests):
         records = read_records(d)
+        if left_out:
+            keys = [condition_key(t, s) for t, s in zip(records["transform"], records["severity"])]
+            records = records.loc[[k in shared for k in keys]]
         present = list(dict.fromkeys(list(m.get("models", {})) + list(records["model"].unique())))
         repeated = [name for name in present if name in models]
         if repeated:
@@ -89,7 +111,8 @@ def load_runs(run_dirs: Sequence[Path | str], manifests: Sequence[dict] | None =
     records = pd.concat(frames, ignore_index=True)
     if records.empty:
         raise UserError(f"{', '.join(map(str, dirs))}: the records are empty")
-    return RunData(dirs, records, manifests, manifests[0].get("conditions", []), models, notes)
+    conditions = [c for c in manifests[0].get("conditions", []) if condition_key(c["transform"], c["severity"]) in shared]
+    return RunData(dirs, records, manifests, conditions, models, notes)
 
 
 @dataclass

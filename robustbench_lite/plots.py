@@ -23,6 +23,14 @@ def _plain(text) -> str:
     return str(text).replace("$", r"\$")
 
 
+def _panel_title(text, width: int = 30) -> str:
+    """A panel title that stays over its own panel: long names (adapter specs) wrap, at most two lines."""
+    import textwrap
+
+    lines = textwrap.wrap(str(text), width, break_on_hyphens=False) or [""]
+    return _plain("\n".join(lines if len(lines) <= 2 else [lines[0], "…" + str(text)[-(width - 1):]]))
+
+
 def _model_colours(models: Sequence[str]) -> dict[str, tuple]:
     import seaborn as sns
 
@@ -155,7 +163,7 @@ def plot_reproducibility(result: Analysis, colours: dict):
         _draw_line(ax, axis, line, result.fit.replicates.get(line["condition"]))
         _draw_models(ax, axis, points.loc[points["condition"] == line["condition"]], bounds, colours)
         title = line["condition"] if line["kind"] == "condition" else f"{line['family']} (family mean)"
-        ax.set_title(_plain(title))
+        ax.set_title(_panel_title(title))
         ax.set_xlabel("clean top-1")
         ax.set_ylabel("transformed top-1")
     figure.suptitle(f"Transformed vs clean accuracy ({result.fit.scale} axes; dashed: y = x)", y=1.0)
@@ -312,7 +320,7 @@ def plot_severity(result: Analysis, colours: dict):
             xs = np.r_[0, rows["severity"].to_numpy()]
             ys = np.r_[clean.get(model, np.nan), rows["top1"].to_numpy()]
             ax.plot(xs, ys, marker="o", ms=3, lw=1.2, color=colours.get(model), label=_plain(model))
-        ax.set_title(_plain(title))
+        ax.set_title(_panel_title(title))
         ax.set_xlabel("severity (0 = clean)")
         ax.set_ylabel("top-1 (%)")
         ax.set_ylim(0, 100)

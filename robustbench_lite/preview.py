@@ -15,6 +15,7 @@ from .registry import TransformSpec, get_transform
 
 PAPER = (255, 255, 255)
 INK = (20, 20, 20)
+FRAME = (150, 150, 150)  # a thin frame round every tile, so a white border still shows on the white page
 GAP = 4
 
 
@@ -98,9 +99,58 @@ def preview_grid(
         draw.multiline_text((GAP, top + cell_h // 2), label, fill=INK, font=font, anchor="lm")
         for column, (caption, picture) in enumerate(cells):
             left = label_w + column * (cell_w + GAP)
-            canvas.paste(picture, (left, top))
+            _paste_framed(canvas, draw, picture, left, top)
             draw.text((left + cell_w // 2, top + cell_h + 2), caption, fill=INK, font=font, anchor="ma")
     return canvas
+
+
+def _paste_framed(canvas: Image.Image, draw: ImageDraw.ImageDraw, picture: Image.Image, left: int, top: int) -> None:
+    canvas.paste(picture, (left, top))
+    draw.rectangle((left - 1, top - 1, left + picture.width, top + picture.height), outline=FRAME)
+
+
+def compact_grid(images: Tensor, specs: Sequence[TransformSpec | str], severities: Sequence[int] | None = None,
+                 seed: int = 0, image_ids: Sequence[str] | None = None, tile: int = 112, columns: int = 8) -> Image.Image:
+    """The report's example grid: per photo its clean tile once, then one tile per condition, wrapped
+    `columns` to a line (a compact block, not one tall column of clean + one level)."""
+    rows = transformed_rows(images, specs, severities, seed, image_ids)
+    photos: dict[str, list[tuple[str, Tensor]]] = {}
+    for image_id, name, cells in rows:
+        tiles = photos.setdefault(image_id, [("clean", cells[0][1])])
+        tiles += [(f"{name} {caption.split(':')[0]}", t) for caption, t in cells[1:]]
+    font = _font(11)
+    caption_h = font.getbbox("Ag")[3] + 6
+    title_h = caption_h + GAP
+    per_line = min(columns, max(len(t) for t in photos.values()))
+    cell_w = tile
+    lines = [-(-len(t) // per_line) for t in photos.values()]
+    cell_h = max(_to_pil(t, tile).height for tiles in photos.values() for _, t in tiles[:1])
+    width = GAP + per_line * (cell_w + GAP)
+    height = GAP + sum(title_h + n * (cell_h + caption_h + GAP) for n in lines)
+    canvas = Image.new("RGB", (width, height), PAPER)
+    draw = ImageDraw.Draw(canvas)
+    top = GAP
+    for image_id, tiles in photos.items():
+        draw.text((GAP, top), image_id, fill=INK, font=font)
+        top += title_h
+        for k, (caption, t) in enumerate(tiles):
+            left = GAP + (k % per_line) * (cell_w + GAP)
+            y = top + (k // per_line) * (cell_h + caption_h + GAP)
+            _paste_framed(canvas, draw, _to_pil(t, tile), left, y)
+            draw.text((left + cell_w // 2, y + cell_h + 2), _fit_text(draw, caption, font, cell_w), fill=INK,
+                      font=font, anchor="ma")
+        top += -(-len(tiles) // per_line) * (cell_h + caption_h + GAP)
+    return canvas
+
+
+def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """`text`, shortened with an ellipsis in the middle until it fits `width` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    keep = len(text)
+    while keep > 4 and draw.textlength(text[: keep // 2] + "…" + text[-(keep - keep // 2):], font=font) > width:
+        keep -= 1
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2):]
 
 
 def save_preview(path: str | Path, images: Tensor, specs: Sequence[TransformSpec | str], **options) -> Path:
@@ -166,4 +216,7 @@ def write_run_examples(path: str | Path, samples, geometry, specs, severities, s
             break
     if not tensors or not specs:
         return None
-    return save_preview(path, torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids, tile=112)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    compact_grid(torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids).save(path)
+    return path

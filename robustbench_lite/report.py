@@ -6,7 +6,9 @@ several run folders on the same photos and conditions (models evaluated on diffe
 from __future__ import annotations
 
 import base64
+import datetime as _dt
 import html
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,7 @@ import pandas as pd
 
 from .analysis import Analysis, RunData, analyse, load_runs, write_tables
 from .conditions import condition_table
+from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, fit_table
 from .run_fit import RunFit
 from .plots import make_plots
@@ -31,12 +34,32 @@ def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_
 
     Returns {name: path} of everything written.
     """
+    check_report_out(run_dirs, out_dir)
     reference = None
     if reference_csv is not None:
         reference = fit_table(reference_csv, reference_x, reference_y, scale, reference_where)
     result = analyse(load_runs(run_dirs, manifests), baseline, scale, n_boot, seed, reference,
                      reference_condition=reference_condition)
     return render_report(result, out_dir)
+
+
+def check_report_out(run_dirs: Sequence[Path | str], out_dir: Path | str) -> None:
+    """`--out` must be a folder that is one of the runs reported, or holds no run's records; else nothing is written."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir}: is a file; name a folder for the report")
+    ours = {Path(d).resolve() for d in run_dirs}
+    if out_dir.resolve() not in ours and any((out_dir / name).exists() for name in ("manifest.json", "records.parquet")):
+        raise UserError(f"--out {out_dir}: holds another run's records; name one of the runs reported or a new folder")
+
+
+def _skipped_files(data: RunData) -> list[str]:
+    """Files left out of the runs, each once (merged runs list the same stray files each): 'path (reason)'."""
+    seen: dict[str, str] = {}
+    for m in data.manifests:
+        for item in m.get("skipped", []):
+            seen.setdefault(str(item.get("path", "?")), str(item.get("reason", "")))
+    return [f"{path} ({reason})" if reason else path for path, reason in seen.items()]
 
 
 def render_report(result: Analysis, out_dir: Path | str) -> dict[str, Path]:
@@ -66,7 +89,7 @@ class Section:
     plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
 
 
-_FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}"}
+_FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}", "level": "{:g}"}  # a level as registered, never rounded
 _THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness")
 
 
@@ -110,12 +133,23 @@ def _boot_count(fit: RunFit) -> int:
     return int(fit.lines["n_boot"].max()) if len(fit.lines) else 0
 
 
+def _command_line(manifest: dict) -> str:
+    """The command that made the run, as typed (its argv; the API's call has none)."""
+    import shlex
+
+    argv = manifest.get("argv") or []
+    if not argv:
+        return "not recorded"
+    return shlex.join(["robustbench-lite", *map(str, argv[1:])]) if str(argv[0]).endswith(("robustbench-lite", "__main__.py")) \
+        else shlex.join(map(str, argv))
+
+
 def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> list[Section]:
     """The report's content, shared by the HTML and Markdown renderers."""
     data, fit = result.data, result.fit
     manifest = data.manifest
     dataset = manifest.get("dataset", {})
-    skipped = sum(len(m.get("skipped", [])) for m in data.manifests)
+    skipped = _skipped_files(data)
     failed = _failed_table(data)
     statuses = sorted({m.get("status", "unknown") for m in data.manifests})
     n_photos = data.records["image_id"].nunique()
@@ -125,7 +159,10 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
         f"{n_photos} photos in the records, {dataset.get('n_samples', '?')} selected.",
         f"Models: {', '.join(data.models)}. Device: {manifest.get('device', '?')}. "
         f"Status: {', '.join(statuses)}. Seed: {data.config('seed', '?')}.",
-        f"Skipped files: {skipped}. Failed conditions: {len(failed)}.",
+        f"Command: {_command_line(manifest)}. Started: {manifest.get('started', 'not recorded')}. "
+        f"Report written: {_dt.datetime.now(_dt.timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}.",
+        f"Skipped files: {len(skipped)}{' (' + '; '.join(skipped) + ')' if skipped else ''}. "
+        f"Failed conditions: {len(failed)}.",
         f"Versions: {', '.join(f'{k} {v}' for k, v in manifest.get('versions', {}).items()) or 'not recorded'}.",
         f"Analysis: {fit.scale} fit, {_boot_count(fit)} bootstrap replicates over photos, CE baseline {result.baseline}.",
         *data.notes,
@@ -358,7 +395,8 @@ def render_html(sections: list[Section], plots: dict[str, Path]) -> str:
 
 def _md_escape(text: str) -> str:
     """Text safe inside a GitHub Markdown table cell or paragraph: HTML escaped, pipes and newlines neutralised."""
-    return html.escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ").replace("`", "\\`")
+    text = re.sub(r"<(?=[A-Za-z/!?])", "&lt;", str(text))  # no tag can open; >= and & read as typed
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "\\`")
 
 
 def _md_table(frame: pd.DataFrame) -> str:

@@ -1,7 +1,8 @@
 """`--transforms` text -> registry specs: families, transform names, adapters, `none`, and exclusions.
 
-`greyscale,rotate` selects a family and a transform; `corruptions,-glass_blur` a family minus one of
-its transforms (exclusions apply after every inclusion, as timm's `list_models(exclude_filters=...)`);
+A bare name is the transform when one has that name, else the family: `greyscale` is the one
+transform `greyscale`, `outlines` the family; `family:greyscale` always names the family (its three
+transforms). `corruptions,-glass_blur` is a family minus one of its transforms (exclusions apply after every inclusion, as timm's `list_models(exclude_filters=...)`);
 `-edges` alone is the default selection minus `edges`; `rotate@3` (a condition key) is one transform
 at one severity number, whatever `--severities` says.
 """
@@ -11,9 +12,10 @@ from typing import Iterable
 
 from .adapters import is_adapter_spec, register_spec_transform
 from .errors import UserError
-from .registry import TransformSpec, all_transforms, get_transform
+from .registry import TransformSpec, all_transforms, families, find_transform, get_transform
 
-CORE_FAMILIES = ("greyscale", "outlines", "borders", "distortions")
+CORE_FAMILIES = ("greyscale", "outlines", "borders", "distortions")  # the default selection: these families
+FAMILY_PREFIX = "family:"
 _OPENING, _CLOSING = "([{", ")]}"
 
 
@@ -67,27 +69,44 @@ def _expand(token: str) -> list[TransformSpec]:
     """The specs one token names: an adapter spec (registered now), a family, or a transform."""
     if is_adapter_spec(token):
         return [register_spec_transform(token)]
+    if token.startswith(FAMILY_PREFIX):
+        return family_transforms(token[len(FAMILY_PREFIX):].strip())
     name, at, _ = token.rpartition("@")
     if at:  # NAME@S names a condition: the transform NAME (its severity is pinned_severities')
         return [get_transform(name)]
+    spec = find_transform(token)
+    if spec is not None:  # a transform's own name wins over a family of that name
+        return [spec]
     family = [s for s in all_transforms() if s.family == token]
     return family or [get_transform(token)]
 
 
+def family_transforms(name: str) -> list[TransformSpec]:
+    """The transforms of family `name`, or a one-line error with the closest family."""
+    specs = [s for s in all_transforms() if s.family == name]
+    if not specs:
+        import difflib
+
+        close = difflib.get_close_matches(name, families(), n=1) or difflib.get_close_matches(name.lower(), families(), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise UserError(f"unknown family {name!r}; {hint}families: {', '.join(families())}")
+    return specs
+
+
 def select_transforms(tokens: Iterable[str] | str | None) -> list[TransformSpec]:
-    """Resolve `--transforms` tokens; `None` selects the four core families.
+    """Resolve `--transforms` tokens; `None` selects the four core families (`family:greyscale` and the rest).
 
     Order follows the tokens; duplicates are dropped; `-TOKEN` removes a family or transform.
     """
     if tokens is None:
-        tokens = list(CORE_FAMILIES)
+        tokens = [FAMILY_PREFIX + f for f in CORE_FAMILIES]
     elif isinstance(tokens, str):
         tokens = split_transform_tokens(tokens)
     tokens = [t.strip() for t in tokens if t.strip()]
     include = [t for t in tokens if not t.startswith("-")]
     exclude = [t[1:].strip() for t in tokens if t.startswith("-")]
     if not include and exclude:
-        include = list(CORE_FAMILIES)
+        include = [FAMILY_PREFIX + f for f in CORE_FAMILIES]
     chosen: dict[str, TransformSpec] = {}
     for token in include:
         if token == "none":

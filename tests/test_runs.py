@@ -100,7 +100,7 @@ def test_greyscale_level5_matches_pil_convert_L(shared_sample, tmp_path):
 @pytest.fixture(scope="module")
 def three_model_report(shared_sample, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "run"
-    run(data=str(shared_sample), models="efficientnet_lite*", transforms="greyscale,rotate", severities="5", limit=16,
+    run(data=str(shared_sample), models="efficientnet_lite*", transforms="family:greyscale,rotate", severities="5", limit=16,
         out=str(out), device="cpu")
     return out
 

@@ -41,10 +41,36 @@ def _is_pattern(text: str) -> bool:
     return any(c in text for c in "*?[")
 
 
-def _timm_names(pattern: str) -> list[str]:
+def timm_classifier_names(pattern: str) -> list[str]:
+    """The one rule for a timm pattern (`run --models timm:PATTERN` and `models --timm PATTERN`): names with
+    pretrained weights whose head is an ImageNet-1k classifier (CLIP and other backbones are left out)."""
     import timm
+    from timm.models import get_pretrained_cfg
 
-    return timm.list_models(pattern)
+    names = timm.list_models(pattern, pretrained=True)
+    return [n for n in names if getattr(get_pretrained_cfg(n), "num_classes", 1000) == 1000]
+
+
+def check_timm_name(name: str) -> None:
+    """A named timm model must exist and have pretrained ImageNet weights: a one-line error now, not at load."""
+    import timm
+    from timm.models import get_pretrained_cfg, is_model_pretrained
+
+    if not timm.is_model(name):
+        import difflib
+
+        close = difflib.get_close_matches(name, timm.list_models(pretrained=True), n=1)
+        hint = f"did you mean timm:{close[0]}? " if close else ""
+        raise UserError(f"--models {name}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm "
+                        f"architecture; {hint}(`robustbench-lite models --timm PATTERN` lists them)")
+    if not is_model_pretrained(name):
+        tagged = timm_classifier_names(f"{name}.*")
+        hint = f"; with weights: {', '.join('timm:' + t for t in tagged[:3])}" if tagged else ""
+        raise UserError(f"--models {name}: timm has this architecture but no pretrained weights for it{hint} "
+                        "(or give local weights as ARCH@PATH)")
+    classes = getattr(get_pretrained_cfg(name), "num_classes", 1000)
+    if classes != 1000:
+        raise UserError(f"--models {name}: its pretrained head has {classes} outputs, not the 1,000 ImageNet classes")
 
 
 def _entries_of(token: str) -> list[ModelEntry]:
@@ -54,10 +80,12 @@ def _entries_of(token: str) -> list[ModelEntry]:
     if token.startswith("timm:"):
         pattern = token[5:]
         if not _is_pattern(pattern):
+            check_timm_name(pattern)
             return [ModelEntry(token, pattern, "timm")]
-        names = _timm_names(pattern)
+        names = timm_classifier_names(pattern)
         if not names:
-            raise UserError(f"--models {token}: no timm model matches (see `robustbench-lite models --timm PATTERN`)")
+            raise UserError(f"--models {token}: no timm model with pretrained ImageNet weights matches "
+                            "(see `robustbench-lite models --timm PATTERN`)")
         return [ModelEntry(f"timm:{n}", n, "timm") for n in names]
     if _is_pattern(token):
         names = fnmatch.filter(PACKAGED_MODELS, token)
@@ -67,6 +95,7 @@ def _entries_of(token: str) -> list[ModelEntry]:
         return [ModelEntry(n, PACKAGED_MODELS[n].arch, "packaged") for n in names]
     if token in PACKAGED_MODELS:
         return [ModelEntry(token, PACKAGED_MODELS[token].arch, "packaged")]
+    check_timm_name(token)
     return [ModelEntry(token, token, "timm")]
 
 

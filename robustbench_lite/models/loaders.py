@@ -23,6 +23,8 @@ def create_architecture(arch: str, pretrained: bool) -> torch.nn.Module:
     if not timm.is_model(arch):
         raise UserError(f"unknown model {arch!r}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm "
                         "architecture (`robustbench-lite models --timm PATTERN` lists them)")
+    if pretrained:
+        _check_hub_reachable(arch)
     hub_log = logging.getLogger("huggingface_hub")
     level = hub_log.level
     hub_log.setLevel(logging.ERROR)  # its retry warnings would bury the one-line error
@@ -30,12 +32,38 @@ def create_architecture(arch: str, pretrained: bool) -> torch.nn.Module:
         return timm.create_model(arch, pretrained=pretrained)
     except Exception as exc:  # hub errors come in many types: offline, 404, auth
         if pretrained:
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise UserError(f"model timm:{arch}: could not fetch pretrained weights from the hub (offline? {first}); "
+            first = " ".join(str(exc).split()) or type(exc).__name__  # the whole message, on one line
+            raise UserError(f"model timm:{arch}: could not fetch pretrained weights from the hub ({first}); "
                             "use ARCH@PATH for a local checkpoint") from None
         raise
     finally:
         hub_log.setLevel(level)
+
+
+def _check_hub_reachable(arch: str, timeout: float = 3.0) -> None:
+    """Weights not in the hub cache need the hub: fail in seconds when it cannot be reached, not after retries."""
+    import socket
+    import urllib.parse
+
+    from huggingface_hub import constants, try_to_load_from_cache
+    from timm.models import get_pretrained_cfg
+
+    cfg = get_pretrained_cfg(arch)
+    repo = getattr(cfg, "hf_hub_id", None)
+    if not repo or constants.HF_HUB_OFFLINE:
+        return  # URL weights (torch hub cache) or offline mode: timm itself answers at once
+    repo = repo.split("/", 2)
+    repo_id = "/".join(repo[:2])
+    if any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("model.safetensors", "pytorch_model.bin",
+                                                                              "open_clip_pytorch_model.bin")):
+        return
+    host = urllib.parse.urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError as exc:
+        raise UserError(f"model timm:{arch}: its weights are not in the hub cache and {host} cannot be reached "
+                        f"({exc.strerror or exc}); connect once to download them, or use ARCH@PATH for a local "
+                        "checkpoint") from None
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:
