@@ -10,32 +10,13 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis
-from .conditions import condition_key
-from .fit import TableFit, scale_accuracy, unscale_accuracy
+from .drawing import (AccuracyAxis, draw_line, draw_models, draw_reference, model_colours, panel_grid, panel_title,
+                      plain, table_unit, wilson_bounds)
+from .fit import unscale_accuracy
 
 MAX_CONDITION_PANELS = 12  # above this, the reproducibility plot shows one panel per family
 MAX_TRANSFORM_PANELS = 16  # above this, accuracy-vs-severity shows one panel per family
 DPI = 100
-
-
-def _plain(text) -> str:
-    """A user string safe for matplotlib: `$` would start mathtext."""
-    return str(text).replace("$", r"\$")
-
-
-def _panel_title(text, width: int = 30) -> str:
-    """A panel title that stays over its own panel: long names (adapter specs) wrap, at most two lines."""
-    import textwrap
-
-    lines = textwrap.wrap(str(text), width, break_on_hyphens=False) or [""]
-    return _plain("\n".join(lines if len(lines) <= 2 else [lines[0], "…" + str(text)[-(width - 1):]]))
-
-
-def _model_colours(models: Sequence[str]) -> dict[str, tuple]:
-    import seaborn as sns
-
-    palette = sns.color_palette("tab10" if len(models) <= 10 else "husl", len(models))
-    return dict(zip(models, palette))
 
 
 def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
@@ -45,7 +26,7 @@ def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = _model_colours(result.data.models)
+    colours = model_colours(result.data.models)
     plots: dict[str, Path] = {}
     with plt.rc_context({"font.size": 8, "axes.titlesize": 9, "figure.dpi": DPI, "savefig.dpi": DPI}):
         from .human_plots import plot_psychometric
@@ -77,65 +58,6 @@ def _find_examples(run_dirs: Sequence[Path], plot_dir: Path) -> Path | None:
     return None
 
 
-def _grid(n: int, size: float = 3.2, max_cols: int = 4):
-    import matplotlib.pyplot as plt
-
-    cols = max(1, min(max_cols, n))
-    rows = int(np.ceil(n / cols))
-    figure, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    return figure, list(axes.flat[:n])
-
-
-# Candidate ticks (fractions), roundest first: the greedy pick keeps the rounder of two close ticks.
-TICK_PRIORITY = (0.5, 0.1, 0.9, 0.3, 0.7, 0.01, 0.99, 0.2, 0.8, 0.05, 0.95, 0.4, 0.6, 0.02, 0.98,
-                 0.001, 0.999, 0.25, 0.75, 0.15, 0.85, 0.35, 0.65, 0.45, 0.55, 0.005, 0.995, 0.03, 0.97)
-
-
-def readable_ticks(low: float, high: float, scale: str = "logit", min_gap: float = 0.085) -> list[float]:
-    """Accuracy ticks (fractions) in [low, high], at least `min_gap` of the axis span apart on `scale`."""
-    f = lambda p: float(scale_accuracy(p, scale))  # noqa: E731
-    span = f(high) - f(low)
-    kept: list[float] = []
-    for tick in TICK_PRIORITY:
-        if low <= tick <= high and all(abs(f(tick) - f(k)) >= min_gap * span for k in kept):
-            kept.append(tick)
-    return sorted(kept)
-
-
-class _Axis:
-    """Accuracy (fraction) <-> plot coordinate on the fit's scale, values kept off 0 and 1."""
-
-    def __init__(self, scale: str, values: np.ndarray):
-        self.scale = scale
-        values = np.asarray(values, dtype=float)
-        values = values[np.isfinite(values)]
-        self.eps = 1e-3 if scale != "linear" else 0.0
-        z = self(values if len(values) else np.array([0.5]))
-        pad = 0.06 * max(z.max() - z.min(), 0.5)
-        self.limits = (z.min() - pad, z.max() + pad)
-
-    def __call__(self, p) -> np.ndarray:
-        return scale_accuracy(np.clip(np.asarray(p, dtype=float), self.eps, 1 - self.eps), self.scale)
-
-    def ticks(self) -> tuple[list[float], list[str]]:
-        """Readable accuracy ticks (never crowded: at least 8.5 % of the span apart) as positions and labels."""
-        low, high = (float(unscale_accuracy(z, self.scale)) for z in self.limits)
-        chosen = readable_ticks(max(low, self.eps), min(high, 1 - self.eps), self.scale, min_gap=0.15)
-        return [float(self(t)) for t in chosen], [f"{100 * t:g}%" for t in chosen]
-
-    def style(self, ax) -> None:
-        positions, labels = self.ticks()
-        ax.set_xlim(self.limits)
-        ax.set_ylim(self.limits)
-        ax.set_xticks(positions, labels)
-        ax.set_yticks(positions, labels)
-        ax.set_aspect("equal")
-        ax.plot(self.limits, self.limits, ls="--", color="0.6", lw=0.8, zorder=1)
-        ax.grid(alpha=0.3, lw=0.5)
-
-
 def _panel_kind(result: Analysis) -> str:
     n_conditions = int((result.fit.lines["kind"] == "condition").sum())
     return "condition" if n_conditions <= MAX_CONDITION_PANELS else "family"
@@ -148,22 +70,22 @@ def plot_reproducibility(result: Analysis, colours: dict):
         return None
     points = result.fit.points
     points = points.loc[points["condition"].isin(lines["condition"])]
-    bounds = _wilson_bounds(result.summary)
+    bounds = wilson_bounds(result.summary)
     ref = result.reference
     values = [points[c] / 100 for c in ("clean_top1", "top1", "top1_low", "top1_high")]
     if ref is not None:  # the axes cover the reference's fitted rows, not its whole population
         fitted = ref.rows.loc[ref.rows["in_fit"]]
-        values += [fitted[ref.x] / _unit(ref), fitted[ref.y] / _unit(ref)]
-    axis = _Axis(result.fit.scale, np.concatenate([np.asarray(v, dtype=float) for v in values]))
-    figure, axes = _grid(len(lines))
+        values += [fitted[ref.x] / table_unit(ref), fitted[ref.y] / table_unit(ref)]
+    axis = AccuracyAxis(result.fit.scale, np.concatenate([np.asarray(v, dtype=float) for v in values]))
+    figure, axes = panel_grid(len(lines))
     for ax, (_, line) in zip(axes, lines.iterrows()):
         axis.style(ax)
         if ref is not None:
-            _draw_reference(ax, axis, ref)
-        _draw_line(ax, axis, line, result.fit.replicates.get(line["condition"]))
-        _draw_models(ax, axis, points.loc[points["condition"] == line["condition"]], bounds, colours)
+            draw_reference(ax, axis, ref)
+        draw_line(ax, axis, line, result.fit.replicates.get(line["condition"]))
+        draw_models(ax, axis, points.loc[points["condition"] == line["condition"]], bounds, colours)
         title = line["condition"] if line["kind"] == "condition" else f"{line['family']} (family mean)"
-        ax.set_title(_panel_title(title))
+        ax.set_title(panel_title(title))
         ax.set_xlabel("clean top-1")
         ax.set_ylabel("transformed top-1")
     figure.suptitle(f"Transformed vs clean accuracy ({result.fit.scale} axes; dashed: y = x)", y=1.0)
@@ -194,20 +116,20 @@ def plot_published(result: Analysis, colours: dict):
     if panels.empty:
         return None
     protocol = result.data.config("corruption_protocol") or "native"
-    bounds = _wilson_bounds(result.summary)
+    bounds = wilson_bounds(result.summary)
     own = result.fit.lines.set_index("condition")
     points = result.fit.points
-    figure, axes = _grid(len(panels))
+    figure, axes = panel_grid(len(panels))
     for ax, row in zip(axes, panels.itertuples()):
         if row.population == "table":  # a user's table tied to this condition (--reference-condition)
             ref = result.reference
-            population = pd.DataFrame({"clean": ref.rows[ref.x] / _unit(ref), "shifted": ref.rows[ref.y] / _unit(ref),
+            population = pd.DataFrame({"clean": ref.rows[ref.x] / table_unit(ref), "shifted": ref.rows[ref.y] / table_unit(ref),
                                        "in_fit": ref.rows["in_fit"]})
         else:
             line = reference_line(row.condition, row.scale, protocol)
             population = population_points(row.condition, protocol)
         mine = points.loc[points["condition"] == row.condition]
-        axis = _Axis(row.scale, np.concatenate([population.loc[population["in_fit"], ["clean", "shifted"]].to_numpy().ravel(),
+        axis = AccuracyAxis(row.scale, np.concatenate([population.loc[population["in_fit"], ["clean", "shifted"]].to_numpy().ravel(),
                                                 mine[["clean_top1", "top1"]].to_numpy().ravel() / 100]))
         axis.style(ax)
         for in_fit, shade in ((False, "0.8"), (True, "0.55")):
@@ -221,14 +143,14 @@ def plot_published(result: Analysis, colours: dict):
         ax.plot(grid, row.slope * grid + row.intercept, color=PUBLISHED_COLOUR, lw=1.3, zorder=3,
                 label="published line (95 % band)")
         if row.condition in own.index and own.loc[row.condition, "status"] == "ok":
-            _draw_line(ax, axis, own.loc[row.condition], result.fit.replicates.get(row.condition))
+            draw_line(ax, axis, own.loc[row.condition], result.fit.replicates.get(row.condition))
         else:
             why = own.loc[row.condition, "status"] if row.condition in own.index else "no fit"
-            ax.text(0.03, 0.97, _plain("own line " + why.replace(": ", ":\n", 1).replace(" (", "\n(")), transform=ax.transAxes, va="top",
+            ax.text(0.03, 0.97, plain("own line " + why.replace(": ", ":\n", 1).replace(" (", "\n(")), transform=ax.transAxes, va="top",
                     fontsize=6, color="0.35")
-        _draw_models(ax, axis, mine, bounds, colours)
+        draw_models(ax, axis, mine, bounds, colours)
         flag = " (indicative)" if row.indicative else ""
-        ax.set_title(_plain(f"{row.condition}{flag}\n{row.column} (n = {row.n})"), fontsize=7.5)
+        ax.set_title(plain(f"{row.condition}{flag}\n{row.column} (n = {row.n})"), fontsize=7.5)
         ax.set_xlabel("clean top-1")
         ax.set_ylabel("transformed top-1")
     axes[0].legend(loc="lower right", fontsize=6, frameon=False)
@@ -236,56 +158,6 @@ def plot_published(result: Analysis, colours: dict):
                     "dashed: y = x)", y=1.0)
     figure.tight_layout()
     return figure
-
-
-def _wilson_bounds(summary: pd.DataFrame) -> pd.DataFrame:
-    """top1 Wilson bounds per (condition key, model), clean ones included."""
-    keys = [condition_key(t, s) for t, s in zip(summary["transform"], summary["severity"])]
-    return summary.assign(condition=keys).set_index(["condition", "model"])[["top1", "top1_low", "top1_high"]]
-
-
-def _unit(ref: TableFit) -> float:
-    return 100.0 if ref.unit == "percent" else 1.0
-
-
-def _draw_reference(ax, axis: _Axis, ref: TableFit) -> None:
-    ax.scatter(axis(ref.rows[ref.x] / _unit(ref)), axis(ref.rows[ref.y] / _unit(ref)), s=6, color="0.7", zorder=2,
-               label="reference", clip_on=True)
-    grid = np.linspace(*axis.limits, 50)
-    ax.plot(grid, ref.line.slope * grid + ref.line.intercept if axis.scale == ref.line.scale else grid * np.nan,
-            color="0.55", lw=1, zorder=2)
-
-
-def _draw_line(ax, axis: _Axis, line: pd.Series, replicates: np.ndarray | None) -> None:
-    if line["status"] != "ok":
-        ax.text(0.03, 0.97, _plain(line["status"].replace(": ", ":\n", 1).replace(" (", "\n(")), transform=ax.transAxes,
-                va="top", fontsize=7, color="firebrick")
-        return
-    grid = np.linspace(*axis.limits, 60)
-    ax.plot(grid, line["slope"] * grid + line["intercept"], color="black", lw=1.2, zorder=3)
-    if replicates is not None and np.isfinite(replicates).all(axis=1).any():
-        ok = replicates[np.isfinite(replicates).all(axis=1)]
-        band = ok[:, :1] * grid[None, :] + ok[:, 1:2]
-        ax.fill_between(grid, *np.percentile(band, [2.5, 97.5], axis=0), color="black", alpha=0.12, lw=0, zorder=2)
-    ax.text(0.03, 0.97, f"slope {line['slope']:.2f}, R² {line['r2']:.2f}", transform=ax.transAxes,
-            va="top", fontsize=7)
-
-
-def _draw_models(ax, axis: _Axis, points: pd.DataFrame, bounds: pd.DataFrame, colours: dict) -> None:
-    for _, p in points.iterrows():
-        clean = bounds.loc[("clean", p["model"])] if ("clean", p["model"]) in bounds.index else None
-        own = bounds.loc[(p["condition"], p["model"])] if (p["condition"], p["model"]) in bounds.index else None
-        y_low, y_high = (own["top1_low"], own["top1_high"]) if own is not None else (p["top1_low"], p["top1_high"])
-        x, y = axis(p["clean_top1"] / 100), axis(p["top1"] / 100)
-        xerr = None if clean is None else [[x - axis(clean["top1_low"] / 100)], [axis(clean["top1_high"] / 100) - x]]
-        yerr = [[y - axis(y_low / 100)], [axis(y_high / 100) - y]]
-        at_edge = axis.scale != "linear" and not (0 < p["clean_top1"] < 100 and 0 < p["top1"] < 100)
-        ax.errorbar(x, y, xerr=xerr, yerr=np.nan_to_num(yerr), fmt="o", ms=4, lw=0.8, capsize=1.5,
-                    color=colours.get(p["model"]), mfc="white" if at_edge else None, zorder=4)
-        right_half = x > sum(axis.limits) / 2
-        ax.annotate(_plain(p["model"]), (x, y), xytext=(-4 if right_half else 4, -9), textcoords="offset points",
-                    ha="right" if right_half else "left", fontsize=6, color=colours.get(p["model"]), zorder=5,
-                    bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.7})
 
 
 def _transform_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
@@ -310,7 +182,7 @@ def plot_severity(result: Analysis, colours: dict):
         panels = [(f, shifted["family"] == f, f"{f} (mean of its transforms)") for f in families]
     else:
         panels = [(t, shifted["transform"] == t, f"{f} / {t}") for f, t in pairs]
-    figure, axes = _grid(len(panels), size=2.8)
+    figure, axes = panel_grid(len(panels), size=2.8)
     for ax, (_, mask, title) in zip(axes, panels):
         part = shifted.loc[mask]
         for model in result.data.models:
@@ -319,8 +191,8 @@ def plot_severity(result: Analysis, colours: dict):
                 continue
             xs = np.r_[0, rows["severity"].to_numpy()]
             ys = np.r_[clean.get(model, np.nan), rows["top1"].to_numpy()]
-            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, color=colours.get(model), label=_plain(model))
-        ax.set_title(_panel_title(title))
+            ax.plot(xs, ys, marker="o", ms=3, lw=1.2, color=colours.get(model), label=plain(model))
+        ax.set_title(panel_title(title))
         ax.set_xlabel("severity (0 = clean)")
         ax.set_ylabel("top-1 (%)")
         ax.set_ylim(0, 100)
@@ -344,8 +216,8 @@ def plot_drop_heatmap(result: Analysis, colours: dict):
     order = [t for _, t in pairs]
     table = shifted.pivot_table(index="model", columns="transform", values="drop", aggfunc="mean")
     table = table.reindex(index=[m for m in result.data.models if m in table.index], columns=order)
-    table.index = [_plain(m) for m in table.index]
-    table.columns = [_plain(c) for c in table.columns]
+    table.index = [plain(m) for m in table.index]
+    table.columns = [plain(c) for c in table.columns]
     figure, ax = plt.subplots(figsize=(max(4.5, 2.2 + 0.55 * len(order)), 1.4 + 0.4 * len(table)))
     limit = max(5.0, float(np.nanmax(np.abs(table.to_numpy()))))
     with warnings.catch_warnings():
@@ -370,7 +242,7 @@ def _mark_families(ax, families: list[str]) -> None:
         if i == len(families) or families[i] != families[start]:
             if start:
                 ax.axvline(start, color="white", lw=3)
-            ax.text((start + i) / 2, -0.15, _plain(families[start]), ha="center", va="bottom", fontsize=7,
+            ax.text((start + i) / 2, -0.15, plain(families[start]), ha="center", va="bottom", fontsize=7,
                     transform=ax.transData, clip_on=False)
             start = i
 
@@ -386,7 +258,7 @@ def plot_confidence(result: Analysis, colours: dict):
         rows = summary.loc[summary["model"] == model]
         clean = rows["transform"] == "clean"
         ax.scatter(rows.loc[~clean, "top1"], rows.loc[~clean, "mean_confidence"], s=14, alpha=0.8,
-                   color=colours.get(model), label=_plain(model))
+                   color=colours.get(model), label=plain(model))
         ax.scatter(rows.loc[clean, "top1"], rows.loc[clean, "mean_confidence"], s=70, marker="*",
                    edgecolor="black", linewidth=0.5, color=colours.get(model))
     ax.set_xlim(0, 100)

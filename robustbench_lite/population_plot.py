@@ -16,7 +16,7 @@ from scipy import special
 import robustbench_lite.references as references
 
 from .fit import scale_accuracy, unscale_accuracy
-from .plots import readable_ticks
+from .drawing import readable_ticks
 
 NAMES = {
     "val": "ImageNet val",

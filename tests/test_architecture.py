@@ -30,7 +30,9 @@ RUN_MACHINERY = {"robustbench_lite.plan", "robustbench_lite.evaluate", "robustbe
 
 
 @pytest.mark.parametrize("module", ["robustbench_lite.report", "robustbench_lite.analysis", "robustbench_lite.plots",
-                                    "robustbench_lite.metrics", "robustbench_lite.fit"])
+                                    "robustbench_lite.metrics", "robustbench_lite.fit", "robustbench_lite.run_fit",
+                                    "robustbench_lite.findings", "robustbench_lite.references",
+                                    "robustbench_lite.humans", "robustbench_lite.population_plot"])
 def test_analysis_side_loads_no_run_machinery(module):
     loaded = _modules_loaded_by(f"import {module}")
     assert module in loaded
