@@ -42,6 +42,7 @@ RUN_OPTIONS = [
     click.option("--limit", type=int, help="Evaluate N photos, spread evenly over classes in a fixed order (independent of --seed).  e.g. --limit 200"),
     click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
     click.option("--protocol", type=click.Choice(["imagenet", "sixteen-class"]), help="imagenet: every photo, 1000 classes; sixteen-class: only photos of model-vs-human's 16 categories (207 ImageNet classes), for humans-vs-models comparisons. Records hold both answers either way.  [default: imagenet]"),
+    click.option("--corruption-protocol", type=click.Choice(["native", "imagenet-c"]), help="ImageNet-C corruptions: native = at the model's own input geometry, in memory; imagenet-c = the released dataset's recipe (PIL Resize 256 + CenterCrop 224, corrupted at 224 px as make_imagenet_c.py did, JPEG quality 85, then the model's input size by one resize: no second resize-and-crop). Published lines follow: _in-memory or _on-disk.  [default: native]"),
     click.option("--restrict-logits/--all-logits", default=None, help="Score only the logits of classes present in the data (ImageNet-R/A protocol).  [default: all logits]"),
     click.option("--out", type=click.Path(file_okay=False), help="Run folder; the same --out resumes an interrupted run.  [default: results/<timestamp>]"),
     click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto = GPU when there is one]"),

@@ -33,6 +33,7 @@ class RunConfig:
     classes: str | None = None
     restrict_logits: bool = False
     protocol: str = "imagenet"  # or sixteen-class: only photos of model-vs-human's 16 categories
+    corruption_protocol: str = "native"  # or imagenet-c: the released dataset's recipe, JPEG 85 at 224 px
     out: str | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -64,7 +65,7 @@ LIST_TEXT = ("models", "resolutions", "transforms", "severities", "classes")  # 
 PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
-TEXT = ("data", "out", "device", "precision", "baseline", "protocol")
+TEXT = ("data", "out", "device", "precision", "baseline", "protocol", "corruption_protocol")
 
 
 def _unknown_key(key: str, origin: str) -> UserError:

@@ -15,7 +15,7 @@ import torch
 from . import distributed as dist
 from .allocator import keep_freed_memory
 from .config import RunConfig
-from .decode import DecodeDataset, collate_decoded
+from .decode import RELEASE_GEOMETRY, DecodeDataset, collate_decoded
 from .errors import UserError
 from .evaluate import BlockEvaluator, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
@@ -97,36 +97,47 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
             if not todo:
                 continue
             evaluator = BlockEvaluator(plan, group, store, timer, bar, batch_size)
-            loader = torch.utils.data.DataLoader(
-                DecodeDataset(plan.samples, group.geometry),
-                batch_sampler=[blocks[b] for b, _ in todo],
-                collate_fn=collate_decoded,
-                num_workers=workers,
-                pin_memory=plan.device.type == "cuda",
-                prefetch_factor=2 if workers else None,
-                persistent_workers=False,
-                worker_init_fn=ignore_interrupts,
-            )
-            stream = iter(loader)
-            for b, pending in todo:
-                with timer("decode"):
-                    indices, pixels, bad = next(stream)
-                    pixels = pixels.to(plan.device, non_blocking=True)
-                if bad:
-                    reasons = [{"path": plan.samples[i].id, "reason": r} for i, r in bad]
-                    store.write_skipped(b, reasons)
-                    if config.strict:
-                        raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
-                    bar.update(len(bad) * sum(len(n) for n in pending.values()))
-                samples = [plan.samples[i] for i in indices.tolist()]
-                if samples:
-                    evaluator.run_block(b, samples, pixels, pending)
-                else:  # every photo of the block undecodable: mark its cells done, with no rows
-                    for c, names in pending.items():
-                        store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
+            for release in (False, True):  # the imagenet-c protocol's corruptions decode at RELEASE_GEOMETRY
+                part = [(b, {c: n for c, n in p.items() if (c.transform in plan.release) == release}) for b, p in todo]
+                part = [(b, p) for b, p in part if p]
+                if part:
+                    evaluator.release = release
+                    _run_pass(plan, part, RELEASE_GEOMETRY if release else group.geometry, evaluator, blocks, workers)
             failed.update(evaluator.failed)
             plan.batch_sizes[group.geometry.key] = evaluator.batch_size
     return [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
+
+
+def _run_pass(plan: Plan, todo: list, geometry, evaluator: BlockEvaluator, blocks: list[list[int]], workers: int) -> None:
+    """Decode the pending blocks at `geometry` and evaluate their pending (condition, model) cells."""
+    store, bar, timer, config = evaluator.store, evaluator.progress, evaluator.timer, plan.config
+    loader = torch.utils.data.DataLoader(
+        DecodeDataset(plan.samples, geometry),
+        batch_sampler=[blocks[b] for b, _ in todo],
+        collate_fn=collate_decoded,
+        num_workers=workers,
+        pin_memory=plan.device.type == "cuda",
+        prefetch_factor=2 if workers else None,
+        persistent_workers=False,
+        worker_init_fn=ignore_interrupts,
+    )
+    stream = iter(loader)
+    for b, pending in todo:
+        with timer("decode"):
+            indices, pixels, bad = next(stream)
+            pixels = pixels.to(plan.device, non_blocking=True)
+        if bad:
+            reasons = [{"path": plan.samples[i].id, "reason": r} for i, r in bad]
+            store.write_skipped(b, reasons)
+            if config.strict:
+                raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
+            bar.update(len(bad) * sum(len(n) for n in pending.values()))
+        samples = [plan.samples[i] for i in indices.tolist()]
+        if samples:
+            evaluator.run_block(b, samples, pixels, pending)
+        else:  # every photo of the block undecodable: mark its cells done, with no rows
+            for c, names in pending.items():
+                store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
 
 
 def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], dict]:

@@ -109,7 +109,7 @@ def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
     """
     diffs = []
     old_config, new_config = old.get("config", {}), new.get("config", {})
-    keys = ("seed", "restrict_logits") + (("save_logits",) if same_store else ())
+    keys = ("seed", "restrict_logits", "corruption_protocol") + (("save_logits",) if same_store else ())
     for key in keys:
         if old_config.get(key) != new_config.get(key):
             diffs.append(f"{key}: {old_config.get(key)!r} -> {new_config.get(key)!r}")

@@ -22,6 +22,7 @@ from .selection import pinned_severities, select_transforms
 from .sixteen_class import MEMBERS
 
 PROTOCOLS = ("imagenet", "sixteen-class")
+CORRUPTION_PROTOCOLS = ("native", "imagenet-c")
 
 
 @dataclass
@@ -37,6 +38,7 @@ class Plan:
     transforms: list[TransformSpec]
     conditions: list[Condition]
     model_entries: list[ModelEntry]
+    release: set[str] = field(default_factory=set)  # corruptions run by the imagenet-c protocol's recipe
     batch_sizes: dict[str, int] = field(default_factory=dict)  # per geometry, as run (after any back-off)
 
 
@@ -107,6 +109,8 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         echo(f"--precision {config.precision}: autocast is CUDA-only here, so this {device.type} run is fp32 "
              "(and its manifest says so)")
         config = replace(config, precision="fp32")
+    if config.corruption_protocol not in CORRUPTION_PROTOCOLS:
+        raise UserError(f"--corruption-protocol {config.corruption_protocol!r}: use one of {', '.join(CORRUPTION_PROTOCOLS)}")
     if config.protocol not in PROTOCOLS:
         raise UserError(f"--protocol {config.protocol!r}: use one of {', '.join(PROTOCOLS)}")
     if config.protocol == "sixteen-class":  # model-vs-human's 16 categories: only their 207 member classes
@@ -126,7 +130,8 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         "n_classes": len({s.label for s in samples}),
         "val_structure": has_val_structure(dataset.samples),
     }
-    return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, entries)
+    release = {s.name for s in specs if s.family == "corruptions"} if config.corruption_protocol == "imagenet-c" else set()
+    return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, entries, release=release)
 
 
 def has_val_structure(samples: Sequence[Sample]) -> bool:

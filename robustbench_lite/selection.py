@@ -65,6 +65,13 @@ def pinned_severities(tokens: Iterable[str] | str | None) -> dict[str, set[int]]
     return pinned
 
 
+NAMED_SETS = {
+    "imagenet-c": lambda spec: spec.params.get("benchmark") == "imagenet-c",
+}
+"""Named sets beside families: `imagenet-c` is the benchmark's 15 corruptions (the `corruptions` family
+also holds the 4 extras of its validation set: speckle_noise, gaussian_blur, spatter, saturate)."""
+
+
 def _expand(token: str) -> list[TransformSpec]:
     """The specs one token names: an adapter spec (registered now), a family, or a transform."""
     if is_adapter_spec(token):
@@ -77,6 +84,8 @@ def _expand(token: str) -> list[TransformSpec]:
     spec = find_transform(token)
     if spec is not None:  # a transform's own name wins over a family of that name
         return [spec]
+    if token in NAMED_SETS:
+        return [s for s in all_transforms() if NAMED_SETS[token](s)]
     family = [s for s in all_transforms() if s.family == token]
     return family or [get_transform(token)]
 
