@@ -357,6 +357,19 @@ def test_progress_is_counted_in_whole_photos_and_startup_and_report_are_announce
     assert ".0/" not in err
 
 
+def test_the_example_grid_shows_exactly_the_runs_conditions(shared_sample):
+    import torch
+
+    from robustbench_lite.preview import compact_grid
+    from robustbench_lite.selection import select_transforms
+
+    images = torch.rand(1, 3, 32, 32)
+    specs = select_transforms("rotate,border_white")
+    full = compact_grid(images, specs, tile=32)  # clean + 5 + 5 tiles: two lines of 8
+    pinned = compact_grid(images, specs, tile=32, conditions={("rotate", 3), ("border_white", 1)})
+    assert pinned.width < full.width and pinned.height < full.height  # clean + 2 tiles: one short line
+
+
 def test_the_example_grid_is_compact_with_one_clean_tile_per_photo(plugin_run):
     from PIL import Image
 
