@@ -58,7 +58,7 @@ def fit_as_dict(result: TableFit) -> dict:
     }
 
 
-def _print_table(result: TableFit) -> None:
+def _print_table(result: TableFit, limit: int = 0) -> None:
     line, label = result.line, _label_column(result)
     unit = " (points)" if result.unit == "percent" else ""
     sign = "-" if line.intercept < 0 else "+"
@@ -70,10 +70,31 @@ def _print_table(result: TableFit) -> None:
     name_width = max([len(str(v)) for v in result.rows[label]] + [5]) if label else 5
     click.echo(f"{(label or 'row'):<{name_width}}  {result.x:>12}  {result.y:>12}  {'predicted':>10}  "
                f"{'eff. robustness' + unit:>24}  in_fit")
-    for index, row in result.rows.iterrows():
+    shown = result.rows if limit <= 0 else result.rows.head(limit)
+    for index, row in shown.iterrows():
         name = str(row[label]) if label else str(index)
         click.echo(f"{name:<{name_width}}  {row[result.x]:>12.3f}  {row[result.y]:>12.3f}  {row['predicted']:>10.3f}  "
                    f"{row['effective_robustness']:>24.3f}  {'yes' if row['in_fit'] else 'no'}")
+    if len(shown) < len(result.rows):
+        click.echo(f"... {len(result.rows) - len(shown)} more rows (--rows 0 prints all; --format json has every row)")
+
+
+def summary_as_table(path: Path, condition: str | None):
+    """A run's summary.csv as a fit table: per model, clean_top1 and shifted_top1 at `condition` (NAME@S)."""
+    import pandas as pd
+
+    from .errors import UserError
+
+    frame = pd.read_csv(path)
+    keys = [t if t == "clean" else f"{t}@{s}" for t, s in zip(frame["transform"], frame["severity"])]
+    frame = frame.assign(condition=keys)
+    available = [k for k in dict.fromkeys(keys) if k != "clean"]
+    if condition not in available:
+        shown = ", ".join(available[:8]) + (" ..." if len(available) > 8 else "")
+        raise UserError(f"fit {path}: a run's summary needs --condition NAME@S, one of: {shown}")
+    clean = frame.loc[frame["condition"] == "clean"].set_index("model")["top1"].rename("clean_top1")
+    shifted = frame.loc[frame["condition"] == condition].set_index("model")["top1"].rename("shifted_top1")
+    return pd.concat([clean, shifted], axis=1, join="inner").reset_index()
 
 
 @click.command("fit")
@@ -93,8 +114,12 @@ def _print_table(result: TableFit) -> None:
                                             "or a mapped condition (greyscale@5, fog@3; `robustbench-lite reference --list`).")
 @click.option("-o", "--out", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="With --population: write the figure (PNG or PDF) to this file.")
+@click.option("--condition", default=None, help="With a run's summary.csv: the condition fitted against clean.  "
+                                                "e.g. --condition rotate@3")
+@click.option("--rows", "n_rows", type=click.IntRange(min=0), default=20, show_default=True,
+              help="Table rows to print (0: all).")
 def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None, fmt: str, population: str | None,
-                shift: str | None, out: Path | None) -> None:
+                shift: str | None, out: Path | None, condition: str | None, n_rows: int) -> None:
     """Fit the linear reproducibility line on any table of accuracies (percent or fractions).
 
     Rows at 0 or 100 % are left out of probit/logit fits and counted. Effective robustness is
@@ -105,6 +130,7 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
     \b
     Examples:
       robustbench-lite fit testbed.csv --scale logit --where "use_for_line_fit == 1" --format json
+      robustbench-lite fit results/RUN/summary.csv --condition rotate@3
       robustbench-lite fit --population testbed --shift imagenetv2-matched-frequency -o fickle.png
     """
     from .errors import UserError
@@ -125,13 +151,18 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
         raise UserError("fit needs a CSV of accuracies, or --population testbed --shift NAME -o FILE")
     from .fit import fit_table
 
-    result = fit_table(csv, x, y, scale or "probit", where)
+    table = csv
+    if csv.is_file() and {"model", "transform", "severity", "top1"} <= set(csv.open().readline().strip().split(",")):
+        table = summary_as_table(csv, condition)  # a run's summary.csv
+    elif condition is not None:
+        raise UserError("fit --condition goes with a run's summary.csv")
+    result = fit_table(table, x, y, scale or "probit", where)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if fmt == "json":
         click.echo(json.dumps(fit_as_dict(result)))
     else:
-        _print_table(result)
+        _print_table(result, n_rows)
 
 
 @click.command("report")

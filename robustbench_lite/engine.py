@@ -242,7 +242,8 @@ def _summarise(plan: Plan, models: list[LoadedModel], manifest: dict):
 
     if plan.transforms:
         write_run_examples(plan.run_dir / "plots" / "examples.png", plan.samples, models[0].geometry, plan.transforms,
-                           parse_severities(plan.config.severities), plan.config.seed)
+                           parse_severities(plan.config.severities), plan.config.seed,
+                           conditions={(c.transform, c.severity) for c in plan.conditions})
     result = analyse(data, plan.config.baseline)
     render_report(result, plan.run_dir)
     return result.summary

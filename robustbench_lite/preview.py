@@ -110,14 +110,16 @@ def _paste_framed(canvas: Image.Image, draw: ImageDraw.ImageDraw, picture: Image
 
 
 def compact_grid(images: Tensor, specs: Sequence[TransformSpec | str], severities: Sequence[int] | None = None,
-                 seed: int = 0, image_ids: Sequence[str] | None = None, tile: int = 112, columns: int = 8) -> Image.Image:
-    """The report's example grid: per photo its clean tile once, then one tile per condition, wrapped
-    `columns` to a line (a compact block, not one tall column of clean + one level)."""
-    rows = transformed_rows(images, specs, severities, seed, image_ids)
+                 seed: int = 0, image_ids: Sequence[str] | None = None, tile: int = 112, columns: int = 8,
+                 conditions: set[tuple[str, int]] | None = None) -> Image.Image:
+    """The report's example grid: per photo its clean tile once, then one tile per condition (only
+    `conditions`' (transform, severity) when given), wrapped `columns` to a line."""
+    rows = transformed_rows(images, specs, None if conditions is not None else severities, seed, image_ids)
     photos: dict[str, list[tuple[str, Tensor]]] = {}
     for image_id, name, cells in rows:
         tiles = photos.setdefault(image_id, [("clean", cells[0][1])])
-        tiles += [(f"{name} {caption.split(':')[0]}", t) for caption, t in cells[1:]]
+        tiles += [(f"{name} {caption.split(':')[0]}", t) for caption, t in cells[1:]
+                  if conditions is None or (name, int(caption.split(":")[0])) in conditions]
     font = _font(11)
     caption_h = font.getbbox("Ag")[3] + 6
     title_h = caption_h + GAP
@@ -200,7 +202,8 @@ def preview_from_paths(photos: str | Path, transforms: str, severities: str | No
                         image_ids=[Path(p).name for p in paths])
 
 
-def write_run_examples(path: str | Path, samples, geometry, specs, severities, seed: int, count: int = 2) -> Path | None:
+def write_run_examples(path: str | Path, samples, geometry, specs, severities, seed: int, count: int = 2,
+                       conditions: set[tuple[str, int]] | None = None) -> Path | None:
     """The report's example grid: a few of the run's photos under every transform and level, as the
     first model group sees them, with the run's own seeds."""
     from .decode import DecodeDataset
@@ -218,5 +221,6 @@ def write_run_examples(path: str | Path, samples, geometry, specs, severities, s
         return None
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    compact_grid(torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids).save(path)
+    compact_grid(torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids,
+                 conditions=conditions).save(path)
     return path
