@@ -6,7 +6,6 @@ import csv
 import gzip
 import math
 import sys
-from pathlib import Path
 from statistics import NormalDist
 
 import numpy as np
