@@ -102,6 +102,14 @@ def published_text(result: Analysis) -> list[str]:
             f"Placement: {placement}: {why}." + (" Read the positions against the lines as indicative: a steep line "
                                                  "turns a few points of clean accuracy into many points of "
                                                  "prediction." if placement != "val" else "")]
+    columns = " ".join(result.published["column"].astype(str))
+    if "_on-disk" in columns:
+        text.append("ImageNet-C lines marked _on-disk are the testbed's scores on the released JPEGs, which it passed "
+                    "through each model's Resize/CenterCrop again (its src/models/model_base.py; RobustBench's bug "
+                    "#59): those numbers carry that second resize, the imagenet-c protocol here does not."
+                    + (" glass_blur has no in-memory column, so a native run borrows its on-disk line (indicative)."
+                       if "glass_blur" in columns and (result.data.config("corruption_protocol") or "native") == "native"
+                       else ""))
     for condition, part in vs.groupby("condition", sort=False):
         sides = ", ".join(f"{m} {v} ({e:+.1f})" for m, v, e in
                           zip(part["model"], part["versus_line"], part["effective_robustness"]))
