@@ -214,7 +214,7 @@ DEMO_CONDITIONS = ("greyscale@5", "gaussian_noise@3", "fog@3", "contrast@3", "ed
 
 
 @cli.command("demo", context_settings=CONTEXT)
-@click.option("--photos", default=120, show_default=True, type=click.IntRange(min=1),
+@click.option("--photos", default=100, show_default=True, type=click.IntRange(min=1),
               help="Photos to evaluate (spread over classes).")
 @click.option("--severities", default=None, help="Run the demo's transforms at these severity numbers instead of "
                                                  "its fixed conditions.  e.g. --severities 1,3,5")
@@ -227,9 +227,9 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
     borders and a rotation.
 
     Uses ../shared/data/imagenet-sample when present (else downloads the public 1,000-photo sample).
-    The work: 120 photos x 8 conditions x 6 model rows, about 5,800 lite0 forward passes' worth
-    (lite1 costs 1.6, lite2 2.2, a 128 px variant a third of its model), so about 3 minutes where
-    lite0 runs 35 images/s on the CPU and well under one where it runs 150.
+    The work: 100 photos x 8 conditions x 6 model rows = 4,800 forward passes, about 5,000 lite0
+    forwards' worth (measured: lite1 costs about 1.8 lite0, lite2 1.7, a 128 px variant 0.5-0.65),
+    so about 2.5 minutes where lite0 runs 35 images/s on the CPU, well under one where it runs 150.
 
     \b
     Examples:
