@@ -160,7 +160,9 @@ def transforms_command(fmt: str, family: str | None, plugin: tuple, plugin_dir: 
     load_plugins(files=plugin, dirs=plugin_dir)
     specs = all_transforms() if family is None else family_transforms(family.removeprefix(FAMILY_PREFIX))
     if fmt == "json":
-        click.echo(json.dumps([s.as_dict() for s in specs], indent=1))
+        from .store import strict_json
+
+        click.echo(json.dumps(strict_json([s.as_dict() for s in specs]), indent=1, allow_nan=False))
         return
     width = max((len(s.name) for s in specs), default=4)
     for s in specs:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .errors import UserError
-from .store import atomic_write_json
+from .store import atomic_write_json, strict_json
 from .version import __version__
 
 
@@ -131,7 +131,7 @@ def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
     for name in sorted(set(old_transforms) & set(new_transforms)):
         a, b = old_transforms[name], new_transforms[name]
         for field in ("severities", "params", "version"):
-            if a.get(field) != b.get(field):
+            if strict_json(a.get(field)) != strict_json(b.get(field)):  # one side may come from a file
                 diffs.append(f"transform {name}: {field} changed")
     if same_store and old.get("version") != new.get("version"):
         diffs.append(f"robustbench-lite version: {old.get('version')} -> {new.get('version')}")

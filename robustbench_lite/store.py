@@ -60,8 +60,25 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def strict_json(obj):
+    """`obj` with non-finite floats as the strings "inf", "-inf", "nan" (strict JSON has no Infinity or NaN).
+
+    model-vs-human's high-pass starts at sigma = inf, so a run's levels can hold one.
+    """
+    if isinstance(obj, float) and obj != obj:
+        return "nan"
+    if isinstance(obj, float) and obj in (float("inf"), float("-inf")):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {k: strict_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [strict_json(v) for v in obj]
+    return obj
+
+
 def atomic_write_json(path: Path, obj) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=2, default=str) + "\n").encode())
+    text = json.dumps(strict_json(obj), indent=2, default=str, allow_nan=False)
+    atomic_write_bytes(path, (text + "\n").encode())
 
 
 class ChunkStore:
