@@ -403,7 +403,7 @@ def test_report_md_has_no_html_entities_and_states_command_and_date(plugin_run):
 
 
 def test_long_adapter_names_wrap_in_panel_titles():
-    from robustbench_lite.plots import _panel_title
+    from robustbench_lite.drawing import panel_title as _panel_title
 
     title = _panel_title("albu:GaussNoise(std_range=(0.2, 0.2), mean_range=(0, 0))@1")
     assert all(len(line) <= 30 for line in title.splitlines()) and len(title.splitlines()) == 2
@@ -413,7 +413,7 @@ def test_long_adapter_names_wrap_in_panel_titles():
 def test_probit_and_logit_ticks_are_readable_accuracies():
     from scipy import special, stats
 
-    from robustbench_lite.plots import readable_ticks
+    from robustbench_lite.drawing import readable_ticks
 
     for scale, f in (("probit", stats.norm.ppf), ("logit", special.logit)):
         ticks = sorted(readable_ticks(0.001, 0.999, scale))
