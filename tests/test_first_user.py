@@ -204,7 +204,7 @@ def test_typed_values_of_the_api_are_user_errors():
                                          (["--transforms", "rotat"], "did you mean 'rotate'"),
                                          (["--transforms", "Rotate"], "did you mean 'rotate'"),
                                          (["--models", "efficientnet_lite3"], "no pretrained weights"),
-                                         (["--models", "timm:resnet50_clip.openai"], "not the 1,000 ImageNet classes"),
+                                         (["--models", "timm:resnet50_clip.openai"], "--models timm:resnet50_clip.openai: its pretrained head"),
                                          (["--models", "timm:nosuchnet*"], "no timm model with pretrained ImageNet weights")])
 def test_run_options_are_checked_before_any_model_loads(cli_run, shared_sample, tmp_path, args, words):
     one_line_error(cli_run("run", "--data", shared_sample, "--models", MODEL, "--limit", "4", *args,
