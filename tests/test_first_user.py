@@ -296,7 +296,9 @@ def test_summary_level_is_not_rounded(plugin_run):
     home, _ = plugin_run
     summary = pd.read_csv(home / "run" / "summary.csv")
     assert summary.loc[summary["transform"] == "border_white", "level"].tolist() == [0.05]
-    assert "border_white | borders | 1: 0.05" in (home / "run" / "report.md").read_text()
+    text = (home / "run" / "report.md").read_text()
+    assert "border_white | borders | 1: 0.05" in text
+    assert "| efficientnet_lite0 | border_white | borders | 1 | 0.05 |" in text  # the per-condition table, unrounded
 
 
 def test_a_torchrun_rank_without_photos_is_warned():
