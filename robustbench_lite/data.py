@@ -156,7 +156,7 @@ def _why_no_photos(root: Path) -> str:
         return (f"holds the photos of one class ({root.name}); pass the folder above it, --data {root.parent}, "
                 "whose synset folders give the labels")
     if photos:
-        return (f"{len(photos)} photos but no labels: beside flat ImageNet val photos put LOC_val_solution.csv "
+        return (f"{len(photos)} photo{'s' if len(photos) > 1 else ''} but no labels: beside flat ImageNet val photos put LOC_val_solution.csv "
                 "(Kaggle) or ILSVRC2012_validation_ground_truth.txt with meta.mat (devkit), or sort them into "
                 "synset folders (n01440764/...)")
     below = sorted(str(p) for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")

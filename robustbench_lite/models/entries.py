@@ -51,8 +51,11 @@ def timm_classifier_names(pattern: str) -> list[str]:
     return [n for n in names if getattr(get_pretrained_cfg(n), "num_classes", 1000) == 1000]
 
 
-def check_timm_name(name: str) -> None:
-    """A named timm model must exist and have pretrained ImageNet weights: a one-line error now, not at load."""
+def check_timm_name(name: str, token: str | None = None) -> None:
+    """A named timm model must exist and have pretrained ImageNet weights: a one-line error now, not at load.
+
+    `token` is the name as typed (`timm:NAME`), for the message."""
+    token = token or name
     import timm
     from timm.models import get_pretrained_cfg, is_model_pretrained
 
@@ -61,16 +64,16 @@ def check_timm_name(name: str) -> None:
 
         close = difflib.get_close_matches(name, timm.list_models(pretrained=True), n=1)
         hint = f"did you mean timm:{close[0]}? " if close else ""
-        raise UserError(f"--models {name}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm "
+        raise UserError(f"--models {token}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm "
                         f"architecture; {hint}(`robustbench-lite models --timm PATTERN` lists them)")
     if not is_model_pretrained(name):
         tagged = timm_classifier_names(f"{name}.*")
         hint = f"; with weights: {', '.join('timm:' + t for t in tagged[:3])}" if tagged else ""
-        raise UserError(f"--models {name}: timm has this architecture but no pretrained weights for it{hint} "
+        raise UserError(f"--models {token}: timm has this architecture but no pretrained weights for it{hint} "
                         "(or give local weights as ARCH@PATH)")
     classes = getattr(get_pretrained_cfg(name), "num_classes", 1000)
     if classes != 1000:
-        raise UserError(f"--models {name}: its pretrained head has {classes} outputs, not the 1,000 ImageNet classes")
+        raise UserError(f"--models {token}: its pretrained head has {classes} outputs, not the 1,000 ImageNet classes")
 
 
 def _entries_of(token: str) -> list[ModelEntry]:
@@ -80,7 +83,7 @@ def _entries_of(token: str) -> list[ModelEntry]:
     if token.startswith("timm:"):
         pattern = token[5:]
         if not _is_pattern(pattern):
-            check_timm_name(pattern)
+            check_timm_name(pattern, token)
             return [ModelEntry(token, pattern, "timm")]
         names = timm_classifier_names(pattern)
         if not names:
