@@ -229,9 +229,9 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
     borders and a rotation.
 
     Uses ../shared/data/imagenet-sample when present (else downloads the public 1,000-photo sample).
-    The work: 100 photos x 8 conditions x 6 model rows = 4,800 forward passes, about 5,000 lite0
-    forwards' worth (measured: lite1 costs about 1.8 lite0, lite2 1.7, a 128 px variant 0.5-0.65),
-    so about 2.5 minutes where lite0 runs 35 images/s on the CPU, well under one where it runs 150.
+    The work: 100 photos x 8 conditions x 6 model rows = 4,800 forward passes, about 4,300 lite0
+    forwards' worth (measured: lite1 costs 1.45 lite0, lite2 1.87, a 128 px variant 0.30-0.40), so
+    about 2.5 minutes where lite0 runs 35 images/s on the CPU, 36 s where it runs 195.
 
     \b
     Examples:
