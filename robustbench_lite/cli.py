@@ -8,12 +8,13 @@ from click.core import ParameterSource
 
 from .config import RunConfig, read_config_file
 from .errors import UserError
+from .version import __version__
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.group(context_settings=CONTEXT)
-@click.version_option(package_name="robustbench-lite")
+@click.version_option(version=__version__, prog_name="robustbench-lite")
 def cli() -> None:
     """How fickle is your ImageNet classifier?
 
