@@ -17,11 +17,11 @@ from .allocator import keep_freed_memory
 from .config import RunConfig
 from .decode import RELEASE_GEOMETRY, DecodeDataset, collate_decoded
 from .errors import UserError
-from .evaluate import BlockEvaluator, group_models
+from .evaluate import BlockEvaluator, ModelGroup, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
 from .models import LoadedModel, load_models
 from .plan import (Plan, batch_size_of, blocks_of, default_workers, ensure_writable, idle_rank_warning, pending_work, plan_run,
-                   relevant_chunks)
+                   release_work, relevant_chunks)
 from .records import record_schema
 from .store import ChunkStore, cells_of
 from .timing import StageTimer
@@ -93,18 +93,22 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     batch_size = batch_size_of(config, plan.device)
     with bar, torch.inference_mode():
         for group in groups:
-            todo = [(b, p) for g, b, p in work if g is group]
+            todo = [(b, {c: n for c, n in p.items() if c.transform not in plan.release}) for g, b, p in work if g is group]
+            todo = [(b, p) for b, p in todo if p]
             if not todo:
                 continue
             evaluator = BlockEvaluator(plan, group, store, timer, bar, batch_size)
-            for release in (False, True):  # the imagenet-c protocol's corruptions decode at RELEASE_GEOMETRY
-                part = [(b, {c: n for c, n in p.items() if (c.transform in plan.release) == release}) for b, p in todo]
-                part = [(b, p) for b, p in part if p]
-                if part:
-                    evaluator.release = release
-                    _run_pass(plan, part, RELEASE_GEOMETRY if release else group.geometry, evaluator, blocks, workers)
+            _run_pass(plan, todo, group.geometry, evaluator, blocks, workers)
             failed.update(evaluator.failed)
             plan.batch_sizes[group.geometry.key] = evaluator.batch_size
+        if plan.release:  # the imagenet-c protocol: one decode and one corruption per photo for every model
+            release = release_work(work, plan.release)
+            if release:
+                evaluator = BlockEvaluator(plan, ModelGroup(RELEASE_GEOMETRY, models), store, timer, bar, batch_size,
+                                           release=True)
+                _run_pass(plan, release, RELEASE_GEOMETRY, evaluator, blocks, workers)
+                failed.update(evaluator.failed)
+                plan.batch_sizes[f"release-{RELEASE_GEOMETRY.key}"] = evaluator.batch_size
     return [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
 
 

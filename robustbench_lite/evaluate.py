@@ -105,11 +105,10 @@ def jpeg_round_trip(photos: torch.Tensor, quality: int = 85) -> torch.Tensor:
     return torch.from_numpy(np.stack(decoded)).permute(0, 3, 1, 2).contiguous()
 
 
-def release_protocol(x: torch.Tensor, condition: Condition, ids: Sequence[str], seed: int,
-                     geometry: Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+def release_protocol(x: torch.Tensor, condition: Condition, ids: Sequence[str], seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """ImageNet-C's `imagenet-c` protocol for one batch decoded at RELEASE_GEOMETRY (224 px, [0, 1]):
-    the release's recipe at 224 px, its uint8, a JPEG quality-85 round trip, then the model's input size
-    by one resize (none for 224 px models: no second resize-and-crop, RobustBench's bug #59)."""
+    the release's recipe at 224 px, its uint8, a JPEG quality-85 round trip (the model's input size
+    follows in `to_input_size`: no second resize-and-crop, RobustBench's bug #59)."""
     release = builtin_module("_release")
     rng = PhotoRNG([photo_seed(seed, condition.transform, condition.severity, i) for i in ids], x.device)
     try:
@@ -118,12 +117,16 @@ def release_protocol(x: torch.Tensor, condition: Condition, ids: Sequence[str], 
         raise ConditionFailed(f"transform {condition.transform} (imagenet-c protocol) raised "
                               f"{type(exc).__name__}: {exc}") from None
     out, summary = check_transform_output(x, out, condition.transform)
-    saved = jpeg_round_trip(release.as_uint8(out)).to(x.device).float().div_(255.0)
-    if tuple(saved.shape[-2:]) != tuple(geometry.input_size):
-        mode = "bicubic" if geometry.interpolation == "bicubic" else "bilinear"
-        saved = torch.nn.functional.interpolate(saved, size=geometry.input_size, mode=mode, antialias=True,
-                                                align_corners=False).clamp_(0.0, 1.0)
-    return saved, summary
+    return jpeg_round_trip(release.as_uint8(out)).to(x.device).float().div_(255.0), summary
+
+
+def to_input_size(x: torch.Tensor, geometry: Geometry) -> torch.Tensor:
+    """A 224 px imagenet-c batch at a model's input size: one resize, no crop (none at all for 224 px models)."""
+    if tuple(x.shape[-2:]) == tuple(geometry.input_size):
+        return x
+    mode = "bicubic" if geometry.interpolation == "bicubic" else "bilinear"
+    out = torch.nn.functional.interpolate(x, size=geometry.input_size, mode=mode, antialias=True, align_corners=False)
+    return out.clamp_(0.0, 1.0).contiguous(memory_format=torch.channels_last)
 
 
 class BlockEvaluator:
@@ -152,13 +155,13 @@ class BlockEvaluator:
         if condition.is_clean:
             return x, None
         if self.release:
-            return release_protocol(x, condition, ids, self.config.seed, self.group.geometry)
+            return release_protocol(x, condition, ids, self.config.seed)
         spec = self.spec_by_name[condition.transform]
         return check_transform_output(x, apply_transform(spec, x, condition, ids, self.config.seed), spec.name)
 
     def forward(self, model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
         """Normalise a channels_last batch for `model` (its own fused op) and run it."""
-        z = model.normalise(x)
+        z = model.normalise(to_input_size(x, model.geometry) if self.release else x)
         with autocast(self.device, self.config.precision):
             return model.module(z)
 

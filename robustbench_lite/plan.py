@@ -186,6 +186,16 @@ def relevant_chunks(chunks: list[dict], blocks: Sequence[int], conditions: Seque
     return [c for c in chunks if c["block"] in blocks and (c["transform"], c["severity"]) in wanted and names & set(c["models"])]
 
 
+def release_work(work: Sequence, release: set[str]) -> list[tuple[int, dict[Condition, list[str]]]]:
+    """The imagenet-c protocol's pending cells, every model group's merged per block: (block, {condition: models})."""
+    merged: dict[int, dict[Condition, list[str]]] = {}
+    for _, block, pending in work:
+        for condition, names in pending.items():
+            if condition.transform in release:
+                merged.setdefault(block, {}).setdefault(condition, []).extend(names)
+    return sorted(merged.items(), key=lambda item: item[0])
+
+
 def pending_work(groups: Sequence, blocks: Sequence[int], conditions: Sequence[Condition],
                  done: set) -> list[tuple[object, int, dict[Condition, list[str]]]]:
     """(group, block, {condition: models still to run}) for every block with anything left to do.

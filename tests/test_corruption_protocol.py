@@ -34,20 +34,23 @@ def release_input(path, name: str, severity: int, image_id: str) -> torch.Tensor
 def test_imagenet_c_protocol_records_equal_the_release_recipe(cli_run, shared_sample, tmp_path):
     from robustbench_lite.models import load_model, resolve_models
 
-    code, _, err = cli_run("run", "--data", shared_sample, "--models", "efficientnet_lite0", "--limit", 4,
-                           "--transforms", "brightness@3,elastic_transform@3", "--corruption-protocol", "imagenet-c",
+    code, _, err = cli_run("run", "--data", shared_sample, "--models", "efficientnet_lite0,efficientnet_lite1",
+                           "--limit", 4, "--transforms", "brightness@3,elastic_transform@3", "--corruption-protocol", "imagenet-c",
                            "--out", tmp_path / "run", "--save-logits", "--no-report")
     assert code == 0, err
     assert json.loads((tmp_path / "run" / "manifest.json").read_text())["config"]["corruption_protocol"] == "imagenet-c"
     records = pd.read_parquet(tmp_path / "run" / "records.parquet")
-    model = load_model(resolve_models("efficientnet_lite0")[0], torch.device("cpu"))
-    mean = torch.tensor(model.preprocessing.mean).view(1, 3, 1, 1)
-    std = torch.tensor(model.preprocessing.std).view(1, 3, 1, 1)
+    models = {m: load_model(resolve_models(m)[0], torch.device("cpu")) for m in ("efficientnet_lite0", "efficientnet_lite1")}
     shifted = records[records["transform"] != "clean"]
-    assert len(shifted) == 8
+    assert len(shifted) == 2 * 8
     with torch.inference_mode():
         for row in shifted.itertuples():
+            model = models[row.model]
+            mean = torch.tensor(model.preprocessing.mean).view(1, 3, 1, 1)
+            std = torch.tensor(model.preprocessing.std).view(1, 3, 1, 1)
             x = release_input(shared_sample / row.image_id, row.transform, row.severity, row.image_id)
+            if row.model == "efficientnet_lite1":  # 240 px: one bicubic resize of the 224 px JPEG, no crop
+                x = torch.nn.functional.interpolate(x, size=(240, 240), mode="bicubic", antialias=True).clamp(0, 1)
             logits = model.module((x - mean) / std)
             np.testing.assert_allclose(np.asarray(row.logits, dtype=np.float32), logits[0].numpy(), atol=0.05)
             assert int(logits.argmax()) == int(row.top5[0]), (row.transform, row.image_id)
