@@ -6,7 +6,7 @@ make_imagenet_c.py.
 
 The reference runs in its own virtual environment (benchmarks/corruptions_reference.py says how to
 make it); the tests that need it skip without it. It is looked for at $ROBUSTBENCH_LITE_REF_PYTHON,
-.venv-ref/ of this checkout, then ../main/.venv-ref/ beside it.
+or .venv-ref/ of this checkout.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ SSIM_TOLERANCE = 0.01
 
 def reference_python() -> Path | None:
     candidates = [os.environ.get("ROBUSTBENCH_LITE_REF_PYTHON", "")]
-    candidates += [REPO / ".venv-ref" / "bin" / "python", REPO.parent / "main" / ".venv-ref" / "bin" / "python"]
+    candidates += [REPO / ".venv-ref" / "bin" / "python"]
     return next((Path(c) for c in candidates if c and Path(c).exists()), None)
 
 
