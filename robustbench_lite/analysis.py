@@ -138,14 +138,13 @@ PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_co
                      "scale", "indicative", "note", "placement"]
 
 
-def published_lines(data: RunData, scale: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
+def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
     """The published line of every condition of the run that has one ({key: (reference, line)}), and their table.
 
     ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`).
     """
     protocol = data.config("corruption_protocol") or "native"
     line_scale = scale if scale in ("logit", "probit") else "logit"
-    placement, _ = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
     lines, rows = {}, []
     for c in data.conditions:
         key = condition_key(c["transform"], c["severity"])
@@ -201,7 +200,7 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     clock = time.perf_counter()
     seed = int(data.config("seed", 0) or 0) if seed is None else seed
     placement = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
-    lines, published = published_lines(data, scale)
+    lines, published = published_lines(data, scale, placement[0])
     if reference_condition is not None:
         lines, published = _tie_reference(data, reference, reference_condition, lines, published, placement[0])
     run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed, published=lines,

@@ -253,7 +253,9 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
                                                    zip(result.summary["transform"], result.summary["severity"])])
         table = summary.pivot_table(index="model", columns="condition", values="top1", sort=False)
         click.echo("\ntop-1 (%):\n" + table.round(1).to_string())
-        er = pd_read(result.run_dir / "effective_robustness.csv")
+        import pandas as pd
+
+        er = pd.read_csv(result.run_dir / "effective_robustness.csv")
         er = er.loc[er["reference"] != "run"]
         if len(er):
             table = er.pivot_table(index="model", columns="condition", values="effective_robustness", sort=False)
@@ -261,13 +263,6 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
                        f"{er['placement'].iloc[0]}):\n" + table.round(1).to_string())
         click.echo(f"\nreport: {result.run_dir / 'report.html'}")
     ctx.exit(result.exit_code)
-
-
-def pd_read(path):
-    """A CSV the run wrote (pandas is loaded by then)."""
-    import pandas as pd
-
-    return pd.read_csv(path)
 
 
 def _register_analysis_commands() -> None:
