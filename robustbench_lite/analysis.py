@@ -18,7 +18,8 @@ from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
 from .run_fit import RunFit, fit_run
 from .humans import benchmark_scores, humans_table
 from .manifest import comparable, read_manifest
-from .metrics import family_summary, model_ranking, summarize
+from .imagenet import read_real_labels
+from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
 from .references import is_mapped, reference_line, run_placement
 from .store import read_records
@@ -190,7 +191,7 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     if baseline not in data.models:
         raise UserError(f"baseline model {baseline!r} is not in the run; models: {', '.join(data.models)}")
     clock, seconds = time.perf_counter(), {}
-    summary = summarize(data.records, data.conditions, baseline, data.models)
+    summary = run_summary(data, baseline)
     family = family_summary(summary, baseline)
     ranking = model_ranking(summary, baseline)
     seconds["metrics"] = time.perf_counter() - clock
@@ -232,7 +233,15 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
 
 def write_summary(data: RunData, out_dir: Path, baseline: str | None = None) -> pd.DataFrame:
     """summary.csv alone (a run without --report), from loaded runs; returns it."""
-    baseline = baseline or data.config("baseline") or data.models[0]
-    summary = summarize(data.records, data.conditions, baseline=baseline, model_order=data.models)
+    summary = run_summary(data, baseline or data.config("baseline") or data.models[0])
     summary.to_csv(Path(out_dir) / "summary.csv", index=False)
+    return summary
+
+
+def run_summary(data: RunData, baseline: str) -> pd.DataFrame:
+    """summary.csv's table: every metric per (model, condition), with `real` when the run has --labels."""
+    summary = summarize(data.records, data.conditions, baseline, data.models)
+    if data.config("labels"):  # --labels real|FILE: multi-label accuracy beside top-1
+        real = real_accuracy(data.records, read_real_labels(data.config("labels")))
+        summary = summary.merge(real, on=["model", "transform", "severity"], how="left")
     return summary

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import special  # scipy.stats would cost half a second to import
 
 from .conditions import condition_table, order_rows
+from .imagenet import val_index
 from .references import CORRUPTIONS, SEVERITIES, alexnet_top1
 
 Z95 = float(special.ndtri(0.975))
@@ -297,3 +298,18 @@ def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.Data
     out = out.reset_index().sort_values("mean_top1", ascending=False, na_position="last", kind="stable")
     out.insert(0, "rank", np.arange(1, len(out) + 1))
     return out.reset_index(drop=True)
+
+
+def real_accuracy(records: pd.DataFrame, labels: list[list[int]]) -> pd.DataFrame:
+    """Top-1 against multi-label sets (ImageNet ReaL): right when the prediction is in the photo's set.
+
+    Photos are found by their val file name; photos with an empty set (or not val-numbered) are left
+    out, as the paper does. Per (model, transform, severity): `real` (percent) and `real_n`.
+    """
+    index = records["image_id"].map(val_index)
+    sets = index.map(lambda i: labels[int(i)] if i is not None and not pd.isna(i) and int(i) < len(labels) else [])
+    counted = sets.map(len) > 0
+    right = [int(p) in s for p, s in zip(records["top1"], sets)]
+    frame = records.loc[:, CONDITION_KEYS].assign(right=np.array(right, dtype=float))[counted.to_numpy()]
+    grouped = frame.groupby(CONDITION_KEYS, sort=False)["right"]
+    return pd.DataFrame({"real": 100 * grouped.mean(), "real_n": grouped.size()}).reset_index()

@@ -14,7 +14,7 @@ from .config import RunConfig
 from .data import Sample, open_dataset, select_samples
 from .distributed import local_rank
 from .errors import UserError
-from .imagenet import parse_classes
+from .imagenet import parse_classes, read_real_labels
 from .manifest import fingerprint_samples
 from .models import ModelEntry, parse_resolutions, resolve_models
 from .registry import TransformSpec
@@ -111,6 +111,10 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         config = replace(config, precision="fp32")
     if config.corruption_protocol not in CORRUPTION_PROTOCOLS:
         raise UserError(f"--corruption-protocol {config.corruption_protocol!r}: use one of {', '.join(CORRUPTION_PROTOCOLS)}")
+    if config.labels is not None:  # checked now; stored absolute so the manifest reproduces the run
+        read_real_labels(config.labels)
+        if config.labels != "real":
+            config = replace(config, labels=str(Path(config.labels).expanduser().resolve()))
     if config.protocol not in PROTOCOLS:
         raise UserError(f"--protocol {config.protocol!r}: use one of {', '.join(PROTOCOLS)}")
     if config.protocol == "sixteen-class":  # model-vs-human's 16 categories: only their 207 member classes
