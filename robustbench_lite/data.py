@@ -46,6 +46,8 @@ def _synset_folder_samples(root: Path) -> Dataset:
     index = synset_to_index()
     entries = sorted(os.scandir(root), key=lambda e: e.name)
     folders = [e for e in entries if not e.name.startswith(".") and e.is_dir()]
+    if folders and all(e.name.isdigit() and int(e.name) < len(index) for e in folders):
+        index = {str(i): i for i in range(len(index))}  # ImageNetV2's layout: folders named by class index
     unknown = [e.name for e in folders if e.name not in index]
     if unknown:
         below = [Path(e.path) for e in folders if e.name in unknown and _holds_synset_folders(Path(e.path), index)]
