@@ -122,33 +122,12 @@ def download(url: str, dest: Path, sha256: str | None = None, chunk: int = 1 << 
 
 
 def lay_out_sample_archive(archive: Path, dest: Path, expected_photos: int) -> Path:
-    """Unpack `<synset>_<name>.JPEG` files into `<synset>/` folders; atomic via a temporary folder."""
-    from .imagenet import synset_to_index
+    """Unpack the public sample's `<synset>_<name>.JPEG` files into `<synset>/` folders; atomic, counted."""
+    def place(member: str) -> tuple[str, str] | None:
+        name = Path(member).name
+        return (name.split("_", 1)[0], name) if name.lower().endswith((".jpeg", ".jpg")) else None
 
-    index = synset_to_index()
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
-    try:
-        count = 0
-        with zipfile.ZipFile(archive) as zf:
-            for info in zf.infolist():
-                name = Path(info.filename).name
-                synset = name.split("_", 1)[0]
-                if info.is_dir() or synset not in index or not name.lower().endswith((".jpeg", ".jpg")):
-                    continue
-                (tmp / synset).mkdir(exist_ok=True)
-                with zf.open(info) as src, open(tmp / synset / name, "wb") as out:
-                    shutil.copyfileobj(src, out)
-                count += 1
-        if count != expected_photos:
-            raise UserError(f"{archive}: expected {expected_photos} photos, found {count}; delete it and try again")
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp, dest)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return dest
+    return _lay_out(archive, dest, expected_photos, place)
 
 
 def _members(archive: Path):
@@ -171,32 +150,49 @@ def lay_out_class_archive(archive: Path, dest: Path, spec: NamedDataset) -> Path
     from .imagenet import synset_to_index
 
     synsets = list(synset_to_index())
+
+    def place(member: str) -> tuple[str, str] | None:
+        parts = Path(member).parts
+        if len(parts) < 3 or parts[-3] != spec.top or not is_photo_name(parts[-1]):
+            return None
+        folder = parts[-2]
+        if spec.class_folders == "index":  # ImageNetV2: class-index folders, 0-999 in synset order
+            folder = synsets[int(folder)] if folder.isdigit() and int(folder) < len(synsets) else ""
+        return folder, parts[-1]
+
+    return _lay_out(archive, dest, spec.expected_photos, place, f" under {spec.top}/")
+
+
+def _lay_out(archive: Path, dest: Path, expected: int, place, where: str = "") -> Path:
+    """Copy the archive's photos that `place(member) -> (synset, file name) | None` keeps into `dest/<synset>/`.
+
+    Built in a temporary folder and renamed only when whole and counted right; a damaged or short
+    archive is removed (the next run downloads it anew) and nothing is left behind.
+    """
+    from .imagenet import synset_to_index
+
+    index = synset_to_index()
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
         count = 0
         try:
-            for name, opener in _members(archive):
-                parts = Path(name).parts
-                if len(parts) < 3 or parts[-3] != spec.top or not is_photo_name(parts[-1]):
+            for member, opener in _members(archive):
+                target = place(member)
+                if target is None or target[0] not in index:
                     continue
-                folder = parts[-2]
-                if spec.class_folders == "index":
-                    folder = synsets[int(folder)] if folder.isdigit() and int(folder) < len(synsets) else ""
-                if folder not in synsets:
-                    continue
-                (tmp / folder).mkdir(exist_ok=True)
-                with opener() as src, open(tmp / folder / parts[-1], "wb") as out:
+                (tmp / target[0]).mkdir(exist_ok=True)
+                with opener() as src, open(tmp / target[0] / target[1], "wb") as out:
                     shutil.copyfileobj(src, out)
                 count += 1
         except (tarfile.TarError, zipfile.BadZipFile, EOFError, OSError) as exc:
             archive.unlink(missing_ok=True)
             raise UserError(f"{archive.name}: damaged archive ({type(exc).__name__}: {exc}); removed it, run again to "
                             "download it anew") from None
-        if count != spec.expected_photos:
+        if count != expected:
             archive.unlink(missing_ok=True)
-            raise UserError(f"{archive.name}: expected {spec.expected_photos:,} photos under {spec.top}/, found {count:,};"
-                            " removed it, run again to download it anew")
+            raise UserError(f"{archive.name}: expected {expected} photos{where}, found {count}; removed it, run again "
+                            "to download it anew")
         if dest.exists():
             shutil.rmtree(dest)
         os.replace(tmp, dest)
