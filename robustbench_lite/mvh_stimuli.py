@@ -40,18 +40,18 @@ CONDITIONS: dict[str, tuple[str, ...]] = {
     "eidolonII": tuple(f"{2 ** i}-3-10" for i in range(8)),
     "eidolonIII": tuple(f"{2 ** i}-0-10" for i in range(8)),
     "uniform-noise": ("0.00", "0.03", "0.05", "0.10", "0.20", "0.35", "0.60", "0.90"),
-    "sketch": (SINGLE_CONDITION,),
-    "stylized": (SINGLE_CONDITION,),
     "edge": (SINGLE_CONDITION,),
     "silhouette": (SINGLE_CONDITION,),
+    "sketch": (SINGLE_CONDITION,),
+    "stylized": (SINGLE_CONDITION,),
     "cue-conflict": (SINGLE_CONDITION,),
 }
-"""Each set's conditions as its file names and the human CSVs write them (human_accuracy.csv's strings)."""
+"""Each set's conditions as its file names and the human CSVs write them (human_accuracy.csv's strings and order)."""
 
 PHOTOS: dict[str, int] = {
     "colour": 1280, "contrast": 1280, "high-pass": 1280, "low-pass": 1280, "phase-scrambling": 1120,
     "power-equalisation": 1120, "false-colour": 1120, "rotation": 1280, "eidolonI": 1280, "eidolonII": 1280,
-    "eidolonIII": 1280, "uniform-noise": 1280, "sketch": 800, "stylized": 800, "edge": 160, "silhouette": 160,
+    "eidolonIII": 1280, "uniform-noise": 1280, "edge": 160, "silhouette": 160, "sketch": 800, "stylized": 800,
     "cue-conflict": 1280,
 }
 """Photos per set: the rows of model-vs-human's own model CSVs (raw-data/NAME/NAME_resnet50_session-1.csv at

@@ -241,8 +241,20 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     if len(result.humans):
         humans.tables += [("Humans vs models per condition (humans.csv, fractions)", result.humans),
                           ("model-vs-human's benchmark scores over the covered datasets", result.human_scores)]
-    return [top, run, ranking, published, *([humans] if humans.paragraphs else []), reproducibility, accuracy,
-            conditions, pairwise, files]
+    stimuli = _stimuli_section(result)
+    return [top, run, ranking, published, *([humans] if humans.paragraphs else []), *stimuli, reproducibility,
+            accuracy, conditions, pairwise, files]
+
+
+def _stimuli_section(result: Analysis) -> list[Section]:
+    """A run on model-vs-human's stimuli: error consistency (and shape bias) photo for photo."""
+    from .consistency import stimuli_text
+
+    tables = result.stimuli
+    if tables is None:
+        return []
+    return [Section("Humans photo for photo (model-vs-human's stimuli)", stimuli_text(tables),
+                    [(f"{name}.csv", frame) for name, frame in tables.csvs().items()])]
 
 
 _CSS = """
