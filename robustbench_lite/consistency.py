@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import UserError
-from .mvh_stimuli import CONDITIONS, experiment_of, parse_stimulus, read_human_trials
+from .mvh_stimuli import CONDITIONS, experiment_of, parse_stimulus
+from .mvh_trials import read_human_trials
 
 EC_COLUMNS = ["model", "experiment", "condition", "n_trials", "n_subjects", "model_accuracy", "human_accuracy",
               "observed_consistency", "expected_consistency", "error_consistency", "in_benchmark"]

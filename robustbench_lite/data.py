@@ -154,7 +154,8 @@ def open_dataset(spec: str | Path) -> Dataset:
 def stimulus_dataset(root: Path, experiment: str) -> Dataset:
     """An installed model-vs-human set (`<category>/<stimulus name>`): every photo's category from its folder,
     its condition parsed from its name (mvh_stimuli.parse_stimulus), files that are no stimulus ignored."""
-    from .mvh_stimuli import fetch_human_trials, parse_stimulus
+    from .mvh_stimuli import parse_stimulus
+    from .mvh_trials import fetch_human_trials
 
     index = synset_to_index()
     samples, ignored = [], []

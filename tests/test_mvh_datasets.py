@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from robustbench_lite import mvh_stimuli
+from robustbench_lite import mvh_stimuli, mvh_trials
 from robustbench_lite.data import open_dataset
 from robustbench_lite.download import NAMED_DATASETS, fetch_named_dataset
 from robustbench_lite.errors import UserError
@@ -93,7 +93,7 @@ def member(experiment: str, stimulus: dict) -> str:
     return f"{experiment}/dnn/session-1/{stimulus['dnn']}"
 
 
-def human_csvs(experiment: str, code: str, stimuli: list[dict], www: Path, seed: int) -> list[mvh_stimuli.TrialFile]:
+def human_csvs(experiment: str, code: str, stimuli: list[dict], www: Path, seed: int) -> list[mvh_trials.TrialFile]:
     """Two subjects' raw-data CSVs (their own trial order and names), served where the real ones are."""
     rng = np.random.default_rng(seed)
     files = []
@@ -110,11 +110,11 @@ def human_csvs(experiment: str, code: str, stimuli: list[dict], www: Path, seed:
             writer.writerow([f"subject-{subject:02d}", 1, trial, 0.8, answer, s["category"], s["condition"], name])
         data = lines.getvalue().encode()
         file = f"{experiment}_subject-{subject:02d}_session_1.csv"
-        url = mvh_stimuli.human_trial_files(experiment)[0].url.rsplit("/", 1)[0] + "/" + file
+        url = mvh_trials.human_trial_files(experiment)[0].url.rsplit("/", 1)[0] + "/" + file
         target = www / url.split("://", 1)[1].split("/", 1)[1]
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-        files.append(mvh_stimuli.TrialFile(experiment, file, url, hashlib.sha256(data).hexdigest(), len(stimuli)))
+        files.append(mvh_trials.TrialFile(experiment, file, url, hashlib.sha256(data).hexdigest(), len(stimuli)))
     return files
 
 
@@ -133,7 +133,7 @@ def local_release(mirror, tmp_path, monkeypatch, shared_sample, shared_manifest)
         tar_gz(www / spec.url.split("github.com/", 1)[1], members)
         monkeypatch.setitem(NAMED_DATASETS, spec.name, dataclasses.replace(spec, expected_photos=len(stimuli)))
         trial_files[experiment] = human_csvs(experiment, code, stimuli, www, seed=len(code))
-    monkeypatch.setattr(mvh_stimuli, "human_trial_files", lambda experiment: trial_files[experiment])
+    monkeypatch.setattr(mvh_trials, "human_trial_files", lambda experiment: trial_files[experiment])
     return sets, trial_files, state
 
 
@@ -146,7 +146,7 @@ def independent_kappa(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float
     return observed, expected, 1.0 if observed == 1 else (observed - expected) / (1 - expected)
 
 
-def subject_answers(www_files: list[mvh_stimuli.TrialFile], cache: Path, experiment: str) -> dict[str, pd.DataFrame]:
+def subject_answers(www_files: list[mvh_trials.TrialFile], cache: Path, experiment: str) -> dict[str, pd.DataFrame]:
     out = {}
     for f in www_files:
         table = pd.read_csv(cache / "model-vs-human" / "raw-data" / experiment / f.file, dtype=str)
@@ -251,7 +251,7 @@ def test_a_tampered_human_csv_is_refused(local_release, tmp_path):
     target = tmp_path / "www" / trial_files["low-pass"][0].url.split("://", 1)[1].split("/", 1)[1]
     target.write_bytes(target.read_bytes().replace(b"subject-01", b"subject-09"))
     with pytest.raises(UserError, match="checksum mismatch"):
-        mvh_stimuli.fetch_human_trials("low-pass", root=tmp_path / "c3")
+        mvh_trials.fetch_human_trials("low-pass", root=tmp_path / "c3")
 
 
 def test_the_seventeen_sets_and_their_trial_files_are_named_as_model_vs_human_names_them():
@@ -262,7 +262,7 @@ def test_the_seventeen_sets_and_their_trial_files_are_named_as_model_vs_human_na
     assert [n[4:] for n in names] == list(dict.fromkeys(table["experiment"])) == list(mvh_stimuli.CONDITIONS)
     for experiment, conditions in mvh_stimuli.CONDITIONS.items():
         assert list(table.loc[table["experiment"] == experiment, "condition"]) == list(conditions)
-        files = mvh_stimuli.human_trial_files(experiment)
+        files = mvh_trials.human_trial_files(experiment)
         rows = table.loc[table["experiment"] == experiment]
         assert len(files) == rows["n_subjects"].iloc[0] and all(len(f.sha256) == 64 for f in files)
         assert sum(f.trials for f in files) == rows["n_trials"].sum()
@@ -297,7 +297,7 @@ def test_humans_error_consistency_reproduces_model_vs_humans_published_values(tm
     (tmp_path / "model-vs-human" / "raw-data").symlink_to(raw)
     published = human_benchmark()["humans_per_dataset_error_consistency"]
     for experiment in mvh_stimuli.CONDITIONS:
-        trials = mvh_stimuli.read_human_trials(experiment, root=tmp_path)
+        trials = mvh_trials.read_human_trials(experiment, root=tmp_path)
         one = [t for t in trials if t["subj"] == trials[0]["subj"]]
         records = pd.DataFrame({"model": "one", "transform": "clean", "stimulus_condition": [t["condition"] for t in one],
                                 "image_id": [f"{t['category']}/0_x_dnn_{t['condition']}_{t['category']}_0_{t['key']}"
