@@ -62,10 +62,11 @@ def _row(who: str, experiment: str, condition: str, pairs: list[tuple[np.ndarray
          n_trials: int, n_subjects: int) -> dict:
     """One table row: means over `pairs` (one per subject, or per pair of subjects) of accuracy and kappa."""
     values = np.array([consistency(a, b) for a, b in pairs])
+    mine, theirs = float(np.mean([a.mean() for a, _ in pairs])), float(np.mean([b.mean() for _, b in pairs]))
+    if who == "humans":  # subjects paired with each other: both columns are the subjects' mean accuracy
+        mine = theirs = (mine + theirs) / 2
     return {"model": who, "experiment": experiment, "condition": condition, "n_trials": n_trials,
-            "n_subjects": n_subjects,
-            "model_accuracy": float(np.mean([a.mean() for a, _ in pairs])),
-            "human_accuracy": float(np.mean([b.mean() for _, b in pairs])),
+            "n_subjects": n_subjects, "model_accuracy": mine, "human_accuracy": theirs,
             "observed_consistency": float(values[:, 0].mean()), "expected_consistency": float(values[:, 1].mean()),
             "error_consistency": float(values[:, 2].mean()), "in_benchmark": benchmark}
 

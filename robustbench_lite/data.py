@@ -140,8 +140,13 @@ def open_dataset(spec: str | Path) -> Dataset:
             return stimulus_dataset(root, NAMED_DATASETS[text].top)
     else:
         root = Path(text).expanduser()
+    if text.startswith("mvh:") and not root.exists():
+        known = ", ".join(n for n in NAMED_DATASETS if n.startswith("mvh:"))
+        raise UserError(f"--data {text}: not one of model-vs-human's stimulus sets ({known})")
     if not root.exists():
-        raise UserError(f"--data {text}: no such folder (give a folder of synset subfolders, a flat ImageNet val folder, or one of: {', '.join(NAMED_DATASETS)})")
+        named = ", ".join(n for n in NAMED_DATASETS if not n.startswith("mvh:"))
+        raise UserError(f"--data {text}: no such folder (give a folder of synset subfolders, a flat ImageNet val folder, "
+                        f"one of: {named}, or mvh:NAME for model-vs-human's stimuli)")
     if not root.is_dir():
         raise UserError(f"--data {text}: not a folder")
     truth = _read_val_ground_truth(root)

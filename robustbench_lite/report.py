@@ -91,7 +91,8 @@ class Section:
 
 
 _FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}", "level": "{:g}"}  # a level as registered, never rounded
-_THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness")
+_THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness", "model_accuracy", "human_accuracy",
+                 "observed_consistency", "expected_consistency", "error_consistency", "fraction_", "shape_bias")
 
 
 def _cell(column: str, value) -> str:

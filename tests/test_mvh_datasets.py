@@ -201,6 +201,9 @@ def test_low_pass_installs_and_runs_end_to_end_with_error_consistency(local_rele
     report = (out / "report.md").read_text()
     assert "## Humans photo for photo (model-vs-human's stimuli)" in report and "error_consistency.csv" in report
     assert not (out / "shape_bias.csv").exists()
+    if os.environ.get("ROBUSTBENCH_LITE_KEEP"):
+        import shutil
+        shutil.copytree(out, os.environ["ROBUSTBENCH_LITE_KEEP"], dirs_exist_ok=True)
 
 
 @pytest.mark.slow
@@ -272,7 +275,8 @@ def test_the_seventeen_sets_and_their_trial_files_are_named_as_model_vs_human_na
     assert mvh_stimuli.parse_stimulus("cue-conflict", "airplane/airplane1-bicycle2.png").texture == "bicycle"
     assert mvh_stimuli.parse_stimulus("low-pass", "chair/0001_lp_dnn_2_chair_10_n04099969_7577.png") is None
     assert mvh_stimuli.short_key("0000_cl_s01_bw_boat_40_n02951358_5952.JPEG") == "n02951358_5952.JPEG"
-    assert open_dataset  # the mvh: path is exercised end to end above
+    with pytest.raises(UserError, match="not one of model-vs-human's stimulus sets"):
+        open_dataset("mvh:low_pass")
 
 
 def test_kappa_equals_the_two_by_two_table_computation():
