@@ -138,7 +138,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         "layout": dataset.layout,
         "fingerprint": fingerprint_samples(samples),
         "n_samples": len(samples),
-        "n_classes": len({s.label for s in samples}),
+        "n_classes": len({s.category or s.label for s in samples}),  # a stimulus's class is its 16-class category
         "val_structure": has_val_structure(dataset.samples),
     }
     release = {s.name for s in specs if s.family == "corruptions"} if config.corruption_protocol == "imagenet-c" else set()
