@@ -13,6 +13,7 @@ from typing import Sequence
 import pandas as pd
 
 from .conditions import condition_key
+from .consistency import StimulusTables, is_stimulus_run, stimulus_tables
 from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
 from .run_fit import RunFit, fit_run
@@ -22,6 +23,7 @@ from .imagenet import read_real_labels
 from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
 from .references import is_mapped, reference_line, run_placement
+from .records import ANALYSIS_COLUMNS, STIMULUS_COLUMNS
 from .store import read_records
 
 
@@ -98,7 +100,7 @@ def load_runs(run_dirs: Sequence[Path | str], manifests: Sequence[dict] | None =
             raise UserError(f"cannot merge {', '.join(map(str, dirs))}: they share no condition but clean")
         notes.append(f"merged on the {len(shared)} conditions every run has; left out: {', '.join(left_out)}")
     for d, m in zip(dirs, manifests):
-        records = read_records(d)
+        records = read_records(d, ANALYSIS_COLUMNS + STIMULUS_COLUMNS if is_stimulus_run(m) else None)
         if left_out:
             keys = [condition_key(t, s) for t, s in zip(records["transform"], records["severity"])]
             records = records.loc[[k in shared for k in keys]]
@@ -133,6 +135,7 @@ class Analysis:
     human_scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # their benchmark's OOD accuracy etc.
     placement: tuple[str, str] = ("indicative", "")
     seconds: dict[str, float] = field(default_factory=dict)
+    stimuli: StimulusTables | None = None  # mvh: runs: error consistency, shape bias (consistency.py)
 
 
 PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_column", "n", "slope", "intercept",
@@ -214,8 +217,9 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     ranking = ranking.join(er, on="model")
     humans = humans_table(data.records, data.conditions, data.models)
     scores = benchmark_scores(humans, data.models) if len(humans) else pd.DataFrame()
+    stimuli = stimulus_tables(str(data.config("data", "")), data.records, data.models)
     return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published=published,
-                    placement=placement, humans=humans, human_scores=scores, seconds=seconds)
+                    placement=placement, humans=humans, human_scores=scores, seconds=seconds, stimuli=stimuli)
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -223,6 +227,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         "summary": result.summary, "family_summary": result.family, "pairwise": result.pairwise,
         "fit": result.fit.lines, "effective_robustness": result.fit.effective, "references": result.published,
         **({"humans": result.humans} if len(result.humans) else {}),
+        **(result.stimuli.csvs() if result.stimuli is not None else {}),
     }
     written = {}
     for name, frame in tables.items():

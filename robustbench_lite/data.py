@@ -1,4 +1,4 @@
-"""Datasets: ordered samples whose label is always the canonical ImageNet-1k index."""
+"""Datasets: ordered samples whose label is always the canonical ImageNet-1k index (-1 where a photo has none)."""
 from __future__ import annotations
 
 import csv
@@ -18,11 +18,17 @@ VAL_GROUND_TRUTH = ("LOC_val_solution.csv", "ILSVRC2012_validation_ground_truth.
 
 @dataclass(frozen=True)
 class Sample:
-    """One photo: `id` is its path relative to the data root; `label` its ImageNet-1k index."""
+    """One photo: `id` is its path relative to the data root; `label` its ImageNet-1k index.
+
+    model-vs-human's stimuli (`mvh:`) are labelled by a 16-class `category`; their `label` is the ImageNet
+    class in the file name where there is one (the 12 parametric sets), else -1 (no ImageNet label).
+    """
 
     id: str
     path: Path
     label: int
+    category: str | None = None
+    stimulus_condition: str | None = None  # the condition a stimulus was made under (`low-pass` sigma `3`, ...)
 
 
 @dataclass
@@ -130,10 +136,17 @@ def open_dataset(spec: str | Path) -> Dataset:
     text = str(spec)
     if text in NAMED_DATASETS:
         root = fetch_named_dataset(text)
+        if NAMED_DATASETS[text].class_folders == "stimuli":
+            return stimulus_dataset(root, NAMED_DATASETS[text].top)
     else:
         root = Path(text).expanduser()
+    if text.startswith("mvh:") and not root.exists():
+        known = ", ".join(n for n in NAMED_DATASETS if n.startswith("mvh:"))
+        raise UserError(f"--data {text}: not one of model-vs-human's stimulus sets ({known})")
     if not root.exists():
-        raise UserError(f"--data {text}: no such folder (give a folder of synset subfolders, a flat ImageNet val folder, or one of: {', '.join(NAMED_DATASETS)})")
+        named = ", ".join(n for n in NAMED_DATASETS if not n.startswith("mvh:"))
+        raise UserError(f"--data {text}: no such folder (give a folder of synset subfolders, a flat ImageNet val folder, "
+                        f"one of: {named}, or mvh:NAME for model-vs-human's stimuli)")
     if not root.is_dir():
         raise UserError(f"--data {text}: not a folder")
     truth = _read_val_ground_truth(root)
@@ -141,6 +154,27 @@ def open_dataset(spec: str | Path) -> Dataset:
     if not dataset.samples:
         raise UserError(f"--data {text}: {_why_no_photos(root)}")
     return dataset
+
+
+def stimulus_dataset(root: Path, experiment: str) -> Dataset:
+    """An installed model-vs-human set (`<category>/<stimulus name>`): every photo's category from its folder,
+    its condition parsed from its name (mvh_stimuli.parse_stimulus), files that are no stimulus ignored."""
+    from .mvh_stimuli import parse_stimulus
+    from .mvh_trials import fetch_human_trials
+
+    index = synset_to_index()
+    samples, ignored = [], []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = path.relative_to(root).as_posix()
+        stimulus = parse_stimulus(experiment, rel)
+        if stimulus is None or len(Path(rel).parts) != 2:
+            ignored.append({"path": rel, "reason": f"not a {experiment} stimulus"})
+            continue
+        samples.append(Sample(rel, path, index.get(stimulus.synset or "", -1), stimulus.category, stimulus.condition))
+    if not samples:
+        raise UserError(f"--data mvh:{experiment}: no stimulus in {root} (remove the folder to download it anew)")
+    fetch_human_trials(experiment)  # the trials to pair photo for photo with, fetched with the photos
+    return Dataset(root, samples, ignored, layout=f"mvh-stimuli:{experiment}")
 
 
 def _holds_synset_folders(folder: Path, index: dict) -> bool:
@@ -170,9 +204,9 @@ def _why_no_photos(root: Path) -> str:
 
 def spread_over_classes(samples: Iterable[Sample]) -> list[Sample]:
     """Round-robin over classes (by label, photos by id): the first N spread as evenly as possible."""
-    by_class: dict[int, list[Sample]] = {}
-    for s in sorted(samples, key=lambda s: (s.label, s.id)):
-        by_class.setdefault(s.label, []).append(s)
+    by_class: dict[tuple[str, int], list[Sample]] = {}  # a stimulus's class is its 16-class category
+    for s in sorted(samples, key=lambda s: (s.category or "", s.label, s.id)):
+        by_class.setdefault((s.category or "", s.label), []).append(s)
     queues = [by_class[k] for k in sorted(by_class)]
     ordered = []
     for rank in range(max((len(q) for q in queues), default=0)):

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from .errors import UserError
 from .hashing import file_sha256
+from .mvh_stimuli import PHOTOS, PREFIX, archive_place, release_url
 
 
 @dataclass(frozen=True)
@@ -26,7 +27,12 @@ class NamedDataset:
     expected_photos: int  # checked after unpacking: a damaged or partial archive is refused
     sha256: str | None = None  # archive checksum, where the source publishes a fixed archive
     top: str = ""  # the archive's folder holding the class folders ("" for imagenet-sample's flat files)
-    class_folders: str = "synset"  # "synset" (n01440764/...) or "index" (0/ ... 999/, ImageNetV2)
+    class_folders: str = "synset"  # "synset" (n01440764/...), "index" (0/ ... 999/, ImageNetV2) or "stimuli" (mvh:)
+
+    @property
+    def folder(self) -> str:
+        """The cache folder's name (`mvh:low-pass` -> `mvh-low-pass`: no colon in a path)."""
+        return self.name.replace(":", "-")
 
 
 _V2 = "https://huggingface.co/datasets/vaishaal/ImageNetV2/resolve/main"  # the ImageNetV2 authors' release
@@ -55,6 +61,10 @@ NAMED_DATASETS = {
     "imagenet-r": NamedDataset("imagenet-r", f"{_HENDRYCKS}/imagenet-r.tar", 30_000, top="imagenet-r"),
     "imagenet-a": NamedDataset("imagenet-a", f"{_HENDRYCKS}/imagenet-a.tar", 7_500, top="imagenet-a"),
 }
+NAMED_DATASETS.update({  # model-vs-human's 17 stimulus sets (mvh_stimuli.py says where and how they are laid out)
+    f"{PREFIX}{name}": NamedDataset(f"{PREFIX}{name}", release_url(name), count, top=name, class_folders="stimuli")
+    for name, count in PHOTOS.items()
+})
 MIRROR_VARIABLE = "ROBUSTBENCH_LITE_MIRROR"
 
 
@@ -163,15 +173,24 @@ def lay_out_class_archive(archive: Path, dest: Path, spec: NamedDataset) -> Path
     return _lay_out(archive, dest, spec.expected_photos, place, f" under {spec.top}/")
 
 
-def _lay_out(archive: Path, dest: Path, expected: int, place, where: str = "") -> Path:
-    """Copy the archive's photos that `place(member) -> (synset, file name) | None` keeps into `dest/<synset>/`.
+def lay_out_stimulus_archive(archive: Path, dest: Path, spec: NamedDataset) -> Path:
+    """Unpack a model-vs-human release archive's stimuli into `dest/<category>/<stimulus name>`; atomic, counted."""
+    from .sixteen_class import CATEGORIES
 
-    Built in a temporary folder and renamed only when whole and counted right; a damaged or short
-    archive is removed (the next run downloads it anew) and nothing is left behind.
+    return _lay_out(archive, dest, spec.expected_photos, lambda member: archive_place(spec.top, member),
+                    f" of {spec.top} named as its release names them", folders=set(CATEGORIES))
+
+
+def _lay_out(archive: Path, dest: Path, expected: int, place, where: str = "", folders=None) -> Path:
+    """Copy the archive's photos that `place(member) -> (folder, file name) | None` keeps into `dest/<folder>/`.
+
+    `folders` are the folder names allowed (ImageNet synsets by default). Built in a temporary folder and
+    renamed only when whole and counted right; a damaged or short archive is removed (the next run
+    downloads it anew) and nothing is left behind.
     """
     from .imagenet import synset_to_index
 
-    index = synset_to_index()
+    index = synset_to_index() if folders is None else folders
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}."))
     try:
@@ -212,12 +231,14 @@ def fetch_named_dataset(name: str, url: str | None = None, root: Path | None = N
     out on first use; a folder already laid out in the cache is used as it is."""
     spec = spec or NAMED_DATASETS[name]
     root = root or cache_dir()
-    folder = root / name
+    folder = root / spec.folder
     if folder.is_dir() and any(folder.iterdir()):
         return folder
     source = url or mirrored(spec.url)
     archive = download(source, root / Path(urllib.parse.urlsplit(spec.url).path).name, spec.sha256)
-    if spec.top:
+    if spec.class_folders == "stimuli":
+        lay_out_stimulus_archive(archive, folder, spec)
+    elif spec.top:
         lay_out_class_archive(archive, folder, spec)
     else:
         lay_out_sample_archive(archive, folder, spec.expected_photos)

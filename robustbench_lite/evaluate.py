@@ -147,7 +147,7 @@ class BlockEvaluator:
         self.class_mask = None
         if self.config.restrict_logits:
             mask = torch.zeros(1000, dtype=torch.bool, device=self.device)
-            mask[sorted({s.label for s in plan.samples})] = True
+            mask[sorted({s.label for s in plan.samples if s.label >= 0})] = True
             self.class_mask = mask
 
     def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -204,21 +204,24 @@ class BlockEvaluator:
                     self.progress.update((stop - start) * len(names))
                     start = stop
                 with self.timer("records"):
-                    self._write_chunk(block, condition, names, ids, labels_host, outputs, summaries)
+                    self._write_chunk(block, condition, names, ids, labels_host, outputs, summaries, samples)
             except ConditionFailed as exc:
                 for n in names:
                     self.failed[(condition.transform, condition.severity, n)] = str(exc)
                 self.progress.update((len(ids) - start) * len(names))
 
-    def _write_chunk(self, block, condition, names, ids, labels_host, outputs, summaries) -> None:
+    def _write_chunk(self, block, condition, names, ids, labels_host, outputs, summaries, samples) -> None:
         check_values(summaries, condition.transform)
+        stimuli = any(s.category is not None for s in samples)  # model-vs-human's stimuli: category, condition
+        categories = [s.category for s in samples] if stimuli else None
+        stimulus_conditions = [s.stimulus_condition for s in samples] if stimuli else None
         tables = []
         for n in names:
             host = to_host(outputs[n])
             if host.pop("nonfinite").any():
                 self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
                 continue
-            tables.append(records_table(n, condition, ids, labels_host, host))
+            tables.append(records_table(n, condition, ids, labels_host, host, categories, stimulus_conditions))
         if tables:
             self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
 

@@ -17,6 +17,7 @@ from .errors import UserError
 from .imagenet import parse_classes, read_real_labels
 from .manifest import fingerprint_samples
 from .models import ModelEntry, parse_resolutions, resolve_models
+from .mvh_stimuli import experiment_of
 from .registry import TransformSpec
 from .selection import pinned_severities, select_transforms
 from .sixteen_class import MEMBERS
@@ -93,6 +94,12 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
     from .plugins import load_plugins
 
     load_plugins(files=config.plugin, dirs=config.plugin_dir)
+    stimuli = experiment_of(config.data)
+    if stimuli is not None:  # model-vs-human's stimuli: already manipulated, 16-class labels, scored 16-class
+        if config.protocol != "sixteen-class":
+            echo(f"--data {config.data}: model-vs-human's stimuli are scored by their 16-class categories "
+                 "(--protocol sixteen-class)")
+        config = replace(config, protocol="sixteen-class", transforms=config.transforms or "none")
     specs = select_transforms(config.transforms)
     severities = parse_severities(config.severities)
     pinned = pinned_severities(config.transforms)
@@ -117,7 +124,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
             config = replace(config, labels=str(Path(config.labels).expanduser().resolve()))
     if config.protocol not in PROTOCOLS:
         raise UserError(f"--protocol {config.protocol!r}: use one of {', '.join(PROTOCOLS)}")
-    if config.protocol == "sixteen-class":  # model-vs-human's 16 categories: only their 207 member classes
+    if config.protocol == "sixteen-class" and stimuli is None:  # the 16 categories: only their 207 member classes
         members = {i for indices in MEMBERS.values() for i in indices}
         classes = members if classes is None else classes & members
     dataset = open_dataset(config.data)
@@ -131,7 +138,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         "layout": dataset.layout,
         "fingerprint": fingerprint_samples(samples),
         "n_samples": len(samples),
-        "n_classes": len({s.label for s in samples}),
+        "n_classes": len({s.category or s.label for s in samples}),  # a stimulus's class is its 16-class category
         "val_structure": has_val_structure(dataset.samples),
     }
     release = {s.name for s in specs if s.family == "corruptions"} if config.corruption_protocol == "imagenet-c" else set()

@@ -33,11 +33,14 @@ RECORD_FIELDS = [
     pa.field("correct5", pa.bool_()),
     pa.field("sixteen_class_answer", pa.string()),  # model-vs-human's 16-class decision (CATEGORIES name)
     pa.field("sixteen_class_correct", pa.bool_()),  # null where the label is outside the 16 categories
+    pa.field("stimulus_condition", pa.string()),  # mvh: stimuli: the photo's condition as model-vs-human names it
 ]
 LOGITS_FIELD = pa.field("logits", pa.list_(pa.float16()))
 ANALYSIS_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
                     "correct1", "correct5", "sixteen_class_correct"]
 """What the analysis reads of the records (it derives `top1` from `top5`)."""
+STIMULUS_COLUMNS = ["sixteen_class_answer", "stimulus_condition"]
+"""What it reads besides of a run on model-vs-human's stimuli (error consistency, shape bias)."""
 
 
 def record_schema(with_logits: bool) -> pa.Schema:
@@ -59,7 +62,7 @@ def batch_outputs(logits: "torch.Tensor", labels: "torch.Tensor", class_mask: "t
     out = {
         "top5": top5.to(torch.int16),
         "top5_prob": top5_prob,
-        "label_prob": probs.gather(1, labels.view(-1, 1)).squeeze(1),
+        "label_prob": probs.gather(1, labels.clamp(min=0).view(-1, 1)).squeeze(1).masked_fill(labels < 0, float("nan")),
         "nonfinite": (~torch.isfinite(logits).all()).view(1),
         "sixteen": sixteen.to(torch.int8),
     }
@@ -76,8 +79,12 @@ def to_host(parts: list[dict]) -> dict[str, np.ndarray]:
 
 
 def records_table(model: str, condition: "Condition", ids: Sequence[str], labels: np.ndarray,
-                  host: dict[str, np.ndarray]) -> pa.Table:
-    """Records of one chunk for one model, as an Arrow table of the record schema."""
+                  host: dict[str, np.ndarray], categories: Sequence[str | None] | None = None,
+                  stimulus_conditions: Sequence[str | None] | None = None) -> pa.Table:
+    """Records of one chunk for one model, as an Arrow table of the record schema.
+
+    `categories` (16-class names) score photos labelled by category (model-vs-human's stimuli, label -1).
+    """
     n = len(ids)
     top5 = host["top5"]
     hit = top5 == labels.reshape(-1, 1)
@@ -94,7 +101,9 @@ def records_table(model: str, condition: "Condition", ids: Sequence[str], labels
         "confidence": pa.array(top5_prob[:, 0]),
         "correct1": pa.array(hit[:, 0]),
         "correct5": pa.array(hit.any(axis=1)),
-        **sixteen_class_columns(host["sixteen"], labels),
+        **sixteen_class_columns(host["sixteen"], labels, categories),
+        "stimulus_condition": pa.array(list(stimulus_conditions) if stimulus_conditions is not None else [None] * n,
+                                       pa.string()),
     }
     if "logits" in host:
         flat = host["logits"]
@@ -104,9 +113,13 @@ def records_table(model: str, condition: "Condition", ids: Sequence[str], labels
     return pa.table(columns, schema=record_schema("logits" in host))
 
 
-def sixteen_class_columns(answers: np.ndarray, labels: np.ndarray) -> dict[str, pa.Array]:
-    """Records' sixteen_class_answer (a category name) and sixteen_class_correct (null outside the 16)."""
-    truth = np.array([CATEGORIES.index(c) if (c := category_of_label(int(l))) else -1 for l in labels])
+def sixteen_class_columns(answers: np.ndarray, labels: np.ndarray,
+                          categories: Sequence[str | None] | None = None) -> dict[str, pa.Array]:
+    """Records' sixteen_class_answer (a category name) and sixteen_class_correct (null outside the 16);
+    a photo's own `categories` entry, where given, is its truth."""
+    given = categories if categories is not None else [None] * len(labels)
+    truth = np.array([CATEGORIES.index(c) if (c := g or category_of_label(int(l))) else -1
+                      for l, g in zip(labels, given)], dtype=np.int64)
     names = np.array(CATEGORIES, dtype=object)[answers.astype(np.int64)]
     return {"sixteen_class_answer": pa.array(names.tolist(), pa.string()),
             "sixteen_class_correct": pa.array(answers.astype(np.int64) == truth, mask=truth < 0)}

@@ -91,7 +91,8 @@ class Section:
 
 
 _FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}", "level": "{:g}"}  # a level as registered, never rounded
-_THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness")
+_THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness", "model_accuracy", "human_accuracy",
+                 "observed_consistency", "expected_consistency", "error_consistency", "fraction_", "shape_bias")
 
 
 def _cell(column: str, value) -> str:
@@ -241,8 +242,20 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     if len(result.humans):
         humans.tables += [("Humans vs models per condition (humans.csv, fractions)", result.humans),
                           ("model-vs-human's benchmark scores over the covered datasets", result.human_scores)]
-    return [top, run, ranking, published, *([humans] if humans.paragraphs else []), reproducibility, accuracy,
-            conditions, pairwise, files]
+    stimuli = _stimuli_section(result)
+    return [top, run, ranking, published, *([humans] if humans.paragraphs else []), *stimuli, reproducibility,
+            accuracy, conditions, pairwise, files]
+
+
+def _stimuli_section(result: Analysis) -> list[Section]:
+    """A run on model-vs-human's stimuli: error consistency (and shape bias) photo for photo."""
+    from .consistency import stimuli_text
+
+    tables = result.stimuli
+    if tables is None:
+        return []
+    return [Section("Humans photo for photo (model-vs-human's stimuli)", stimuli_text(tables),
+                    [(f"{name}.csv", frame) for name, frame in tables.csvs().items()])]
 
 
 _CSS = """

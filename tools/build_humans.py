@@ -3,6 +3,7 @@
 
     python tools/build_humans.py [--source ../shared/data/model-vs-human]
         [--photos ../shared/data/imagenet-sample] [--gamma PATH/x_gamma_function.npy] [--out DIR]
+        [--raw-data PATH/model-vs-human/raw-data]
 
 Everything written is deterministic: rebuilding from the same sources gives identical bytes.
 """
@@ -25,6 +26,8 @@ DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "model-vs-human"
 DEFAULT_PHOTOS = REPO.parent / "shared" / "data" / "imagenet-sample"
 PACKAGE_DATA = REPO / "robustbench_lite" / "human_data"
 GAMMA_NAME = "monitor_gamma.npy"
+TRIALS_NAME = "human_trials.json"  # the subject CSVs' names, checksums and trial counts (downloaded on use)
+TRIALS_URL = "https://raw.githubusercontent.com/bethgelab/model-vs-human/{commit}/raw-data/{experiment}/{file}"
 SPECTRUM_NAME = "mean_amplitude_spectrum.npy"
 SIDE = 224
 BT709 = np.array([0.2125, 0.7154, 0.0721])  # skimage.color.rgb2gray
@@ -103,6 +106,8 @@ def benchmark_json(source: Path) -> bytes:
         "humans": summary["humans"],
         "humans_per_dataset_OOD_accuracy": dict(sorted(summary["humans_per_dataset_OOD_accuracy"].items())),
         "humans_per_dataset_accuracy_difference": dict(sorted(per_dataset.items())),
+        "humans_per_dataset_error_consistency": dict(sorted(
+            summary["humans_per_dataset_humanlike"]["error consistency"].items())),
         "subject_variance_per_dataset": variance,
         "n_subjects": dict(sorted(subjects.items())),
         "definition": (
@@ -115,13 +120,30 @@ def benchmark_json(source: Path) -> bytes:
     return (json.dumps(out, indent=1, sort_keys=True) + "\n").encode()
 
 
+def trials_json(raw_data: Path) -> bytes:
+    """The list of model-vs-human's per-trial human CSVs (raw-data/<experiment>/<experiment>_subject-NN_session_1.csv
+    at MVH_COMMIT): name, sha256 and rows of each, so the package can download and check them; no trial is kept."""
+    experiments: dict[str, list[dict]] = {}
+    for path in sorted(raw_data.glob("*/*_subject-*_session_1.csv")):
+        data = path.read_bytes()
+        rows = max(0, len(data.decode().strip().splitlines()) - 1)
+        experiments.setdefault(path.parent.name, []).append(
+            {"file": path.name, "sha256": hashlib.sha256(data).hexdigest(), "trials": rows})
+    if sum(len(v) for v in experiments.values()) != 90 or len(experiments) != 17:
+        raise SystemExit(f"{raw_data}: expected 90 subject files of 17 experiments")
+    out = {"repo": MVH_REPO, "commit": MVH_COMMIT, "url": TRIALS_URL, "experiments": dict(sorted(experiments.items()))}
+    return (json.dumps(out, indent=1, sort_keys=True) + "\n").encode()
+
+
 def source_text(files: dict[str, bytes], n_photos: int, gamma_note: str) -> bytes:
     digests = "\n".join(f"  {name}  sha256 {hashlib.sha256(data).hexdigest()}" for name, data in sorted(files.items()))
     text = f"""robustbench_lite/human_data: model-vs-human's human reference data, built by tools/build_humans.py
 
 Source: {MVH_REPO} @ {MVH_COMMIT} (raw-data/<experiment>/*_subject-NN_session_1.csv:
 85,120 trials, 90 subject files), aggregated per experiment x condition (human_accuracy.csv,
-benchmark_summary.json, sixteen_classes.json of ../shared/data/model-vs-human).
+benchmark_summary.json, sixteen_classes.json, human_shape_bias.csv of ../shared/data/model-vs-human).
+{TRIALS_NAME}: the names, sha256 and trial counts of those 90 subject CSVs (no trial itself): the
+package downloads them from {MVH_REPO} @ {MVH_COMMIT} when a run needs them (error consistency).
 Stimulus code: {STIMULI_REPO} @ {STIMULI_COMMIT}, code/image_manipulation.py.
 
 Licence: the code of both repositories is MIT licensed (as the shared README states); the
@@ -146,9 +168,12 @@ Files:
     return text.encode()
 
 
-def build(source: Path, photos: Path, out: Path, gamma: Path | None) -> dict[str, int]:
-    """Write every package-data file under `out`; returns their sizes in bytes."""
-    for needed in ("human_accuracy.csv", "sixteen_classes.json", "benchmark_summary.json"):
+def build(source: Path, photos: Path, out: Path, gamma: Path | None, raw_data: Path | None = None) -> dict[str, int]:
+    """Write every package-data file under `out`; returns their sizes in bytes.
+
+    `raw_data` (a model-vs-human checkout's raw-data/) rebuilds human_trials.json; without it the bundled one is kept.
+    """
+    for needed in ("human_accuracy.csv", "sixteen_classes.json", "benchmark_summary.json", "human_shape_bias.csv"):
         if not (source / needed).is_file():
             raise SystemExit(f"{source / needed} is missing")
     if not (photos / "MANIFEST.csv").is_file():
@@ -157,9 +182,12 @@ def build(source: Path, photos: Path, out: Path, gamma: Path | None) -> dict[str
     table = np.load(gamma, allow_pickle=False).astype(np.float64).reshape(-1)
     if table.shape != (256,) or not np.all(np.diff(table) > 0):
         raise SystemExit(f"{gamma}: expected 256 increasing monitor-gamma values")
+    trials = trials_json(raw_data) if raw_data is not None else (PACKAGE_DATA / TRIALS_NAME).read_bytes()
     spectrum, n_photos = mean_amplitude_spectrum(photos)
     files = {
         "human_accuracy.csv": (source / "human_accuracy.csv").read_bytes(),
+        "human_shape_bias.csv": (source / "human_shape_bias.csv").read_bytes(),
+        TRIALS_NAME: trials,
         "sixteen_classes.json": compact_sixteen(source / "sixteen_classes.json"),
         "benchmark.json": benchmark_json(source),
         SPECTRUM_NAME: _npy_bytes(spectrum.astype(np.float16)),
@@ -180,8 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gamma", type=Path, default=None,
                         help="x_gamma_function.npy (default: the copy already bundled)")
     parser.add_argument("--out", type=Path, default=PACKAGE_DATA)
+    parser.add_argument("--raw-data", type=Path, default=None,
+                        help=f"a {MVH_REPO} checkout's raw-data/ (default: keep the bundled {TRIALS_NAME})")
     args = parser.parse_args(argv)
-    sizes = build(args.source, args.photos, args.out, args.gamma)
+    sizes = build(args.source, args.photos, args.out, args.gamma, args.raw_data)
     for name, size in sorted(sizes.items()):
         print(f"{size:>8}  {args.out / name}")
     return 0
