@@ -21,7 +21,8 @@ from .manifest import comparable, read_manifest
 from .imagenet import read_real_labels
 from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
-from .references import is_mapped, reference_line, run_placement
+from .references import is_mapped, is_natural_shift, reference_line, run_placement
+from .shift_analysis import run_shifts, shift_correlation, shift_lines, shift_table
 from .store import read_records
 
 
@@ -133,6 +134,13 @@ class Analysis:
     human_scores: pd.DataFrame = field(default_factory=pd.DataFrame)  # their benchmark's OOD accuracy etc.
     placement: tuple[str, str] = ("indicative", "")
     seconds: dict[str, float] = field(default_factory=dict)
+    shifts: pd.DataFrame = field(default_factory=pd.DataFrame)  # shifts.csv: per (model, natural shift)
+    shift_correlation: pd.DataFrame = field(default_factory=pd.DataFrame)  # shift_correlation.csv
+
+    @property
+    def shift_names(self) -> list[str]:
+        """The natural-shift datasets of the run, in order."""
+        return list(dict.fromkeys(self.shifts["shift"])) if len(self.shifts) else []
 
 
 PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_column", "n", "slope", "intercept",
@@ -142,14 +150,15 @@ PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_co
 def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
     """The published line of every condition of the run that has one ({key: (reference, line)}), and their table.
 
-    ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`).
+    ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`); natural
+    shifts (found in the records, whether or not the manifest lists them) use `shift_analysis.shift_lines`.
     """
     protocol = data.config("corruption_protocol") or "native"
     line_scale = scale if scale in ("logit", "probit") else "logit"
-    lines, rows = {}, []
+    lines, rows = shift_lines(run_shifts(data.records["transform"].unique()), line_scale, placement)
     for c in data.conditions:
         key = condition_key(c["transform"], c["severity"])
-        if key == "clean" or not is_mapped(key, protocol):
+        if key == "clean" or is_natural_shift(key) or not is_mapped(key, protocol):
             continue
         ref = reference_line(key, line_scale, protocol)
         label = f"{ref.population}:{ref.column}"
@@ -214,8 +223,13 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     ranking = ranking.join(er, on="model")
     humans = humans_table(data.records, data.conditions, data.models)
     scores = benchmark_scores(humans, data.models) if len(humans) else pd.DataFrame()
+    shifts = run_shifts(summary["transform"])
+    synthetic = run_fit.lines.loc[run_fit.lines["kind"] == "condition", "condition"].tolist()
     return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published=published,
-                    placement=placement, humans=humans, human_scores=scores, seconds=seconds)
+                    placement=placement, humans=humans, human_scores=scores, seconds=seconds,
+                    shifts=shift_table(summary, run_fit.effective, shifts),
+                    shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
+                                                        seed=seed) if shifts else pd.DataFrame())
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -223,6 +237,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         "summary": result.summary, "family_summary": result.family, "pairwise": result.pairwise,
         "fit": result.fit.lines, "effective_robustness": result.fit.effective, "references": result.published,
         **({"humans": result.humans} if len(result.humans) else {}),
+        **({"shifts": result.shifts, "shift_correlation": result.shift_correlation} if len(result.shifts) else {}),
     }
     written = {}
     for name, frame in tables.items():
