@@ -8,7 +8,7 @@ from .analysis import Analysis
 from .conditions import condition_key
 from .metrics import shifted_rows
 from .references import IMAGENET_A_SPLIT
-from .run_fit import IDENTIFIED_MODELS
+from .run_fit import IDENTIFIED_MODELS, IDENTIFIED_SPAN
 from .shift_analysis import CORRELATION_BOOTSTRAP
 
 
@@ -167,8 +167,9 @@ def correlation_text(result: Analysis) -> list[str]:
             "their effective robustness on a synthetic condition and on a natural shift, with a 95 % percentile "
             f"interval from {CORRELATION_BOOTSTRAP} paired resamples of the models. A synthetic condition's effective "
             "robustness is against its published testbed line where it has one (synthetic_reference names it), else "
-            "against the run's own line where that is identified; a shift's is against its published line. A pair "
-            f"with fewer than {IDENTIFIED_MODELS} models is not identified (no rho)."]
+            f"against the run's own line where that is identified (>= {IDENTIFIED_MODELS} models spanning >= "
+            f"{IDENTIFIED_SPAN:g} pp of clean top-1); a shift's is against its published line. A pair with fewer than "
+            f"{IDENTIFIED_MODELS} models (the model count of that rule) is not identified: no rho, no interval."]
     if identified.empty:
         n = int(table["n_models"].max())
         text.append(f"None of the {len(table)} pairs is identified (at most {n} models with both; needs >= "

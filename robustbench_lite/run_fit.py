@@ -155,7 +155,8 @@ def not_identified(x: np.ndarray) -> str | None:
 
 def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] | None = None,
             scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, ci: float = 0.95,
-            published: dict[str, tuple[str, LineFit]] | None = None, placement: str = "indicative") -> RunFit:
+            published: dict[str, tuple[str, LineFit | TwoPieceLine]] | None = None,
+            placement: str = "indicative") -> RunFit:
     """Fit every condition and family aggregate of a run across its models, with bootstrap intervals.
 
     A run's own line is used (effective robustness rows, reference `run`) only where it is identified.

@@ -87,7 +87,12 @@ def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours
     _scatter_population(ax, axis, population)
     _draw_published(ax, axis, shift)
     draw_models(ax, axis, mine, _counterpart_bounds(bounds, key), colours)
-    ax.set_title(plain(f"{shift_title(shift)}\nline fitted on {len(fit)} testbed models"), fontsize=7.5)
+    if (testbed_shift(shift) or shift) == "imagenet-a":
+        below, above = imagenet_a_lines()
+        fitted = f"two lines fitted on {below.n} + {above.n} testbed models"
+    else:
+        fitted = f"line fitted on {len(fit)} testbed models"
+    ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), fontsize=7.5)
     ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1 (run: {key})"))
     ax.set_ylabel(f"{shift_title(shift)} top-1")
 

@@ -20,6 +20,7 @@ import robustbench_lite.references as references
 from robustbench_lite.analysis import analyse, load_runs
 from robustbench_lite.records import record_schema
 from robustbench_lite.report import write_report
+from robustbench_lite.shift_analysis import shift_lines
 
 MODELS = ("m0", "m1", "m2", "m3", "m4", "m5")
 # condition key -> (transform, severity, photo-id prefix, n photos, accuracy per model)
@@ -88,6 +89,12 @@ def accuracy(key: str, model: str) -> float:
     return round(acc[MODELS.index(model)] * n) / n
 
 
+def _close(figure) -> None:
+    import matplotlib.pyplot as plt
+
+    plt.close(figure)
+
+
 def records_accuracy(run_dir: Path, transform: str) -> pd.Series:
     """Top-1 per model (fraction) read straight from records.parquet, not through the package."""
     table = pq.read_table(run_dir / "records.parquet", columns=["model", "transform", "correct1"]).to_pandas()
@@ -119,6 +126,8 @@ def test_condition_keys_and_shift_names():
     assert references.testbed_shift("rotate") is None and not references.is_natural_shift("objectnet")
     assert [references.counterpart(s) for s in ("imagenet-r", "imagenet-a", "imagenet-sketch")] == [
         "clean@r-classes", "clean@a-classes", "clean"]
+    lines, rows = shift_lines(["imagenetv2-top-images"], "logit", "val")
+    assert lines["imagenetv2-top-images"][0] == "testbed:imagenetv2-topimages" and rows[0]["n"] == 85
 
 
 def test_imagenet_r_is_placed_on_its_counterpart(six_models):
@@ -214,6 +223,7 @@ def test_the_report_shows_the_shift_panels_and_the_correlation_table(six_models)
                       "ObjectNet 1.0 beta (line fitted on 85 models)\nreference only: not measured by this run"]
     r_panel = figure.axes[0]
     assert r_panel.get_xlim()[0] < special.logit(0.76) and special.logit(0.92) < r_panel.get_xlim()[1]
+    _close(figure)
     markdown = (run / "report.md").read_text()
     assert "## Natural shifts" in markdown and "![natural_shifts](plots/natural_shifts.png)" in markdown
     assert "| synthetic | synthetic_reference | shift | n_models | spearman | ci_low | ci_high | identified | note |" \
@@ -260,6 +270,12 @@ def test_imagenet_a_is_read_on_the_piece_its_counterpart_falls_on(tmp_path):
     lines = result.published.loc[result.published["condition"] == "imagenet-a"]
     assert lines["reference"].tolist() == [f"testbed:imagenet-a (below {split})", f"testbed:imagenet-a (above {split})"]
     assert result.shift_names == ["imagenet-a"]
+    from robustbench_lite.drawing import model_colours
+    from robustbench_lite.shift_plots import plot_natural_shifts
+
+    figure = plot_natural_shifts(result, model_colours(result.data.models))
+    assert figure.axes[0].get_title() == f"ImageNet-A\ntwo lines fitted on {below.n} + {above.n} testbed models"
+    _close(figure)
 
 
 def test_a_shift_without_its_counterpart_is_not_placed(tmp_path):
