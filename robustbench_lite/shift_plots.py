@@ -39,10 +39,10 @@ def _counterpart_bounds(bounds: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.concat([bounds.drop(index="clean", level=0, errors="ignore"), part])
 
 
-def _axes(ax, clean: np.ndarray, shifted: np.ndarray) -> AccuracyAxis:
+def _axes(ax, clean: np.ndarray, shifted: np.ndarray, scale: str) -> AccuracyAxis:
     """Logit axes with their own x and y ranges (a shift's accuracies sit far below clean), readable ticks
-    and y = x dashed; returns the x axis (both map accuracy to the same logit coordinate)."""
-    x_axis, y_axis = AccuracyAxis("logit", clean), AccuracyAxis("logit", shifted)
+    and y = x dashed; returns the x axis (both map accuracy to the same coordinate on `scale`)."""
+    x_axis, y_axis = AccuracyAxis(scale, clean), AccuracyAxis(scale, shifted)
     for axis, set_lim, set_ticks in ((x_axis, ax.set_xlim, ax.set_xticks), (y_axis, ax.set_ylim, ax.set_yticks)):
         set_lim(axis.limits)
         set_ticks(*axis.ticks())
@@ -62,28 +62,28 @@ def _scatter_population(ax, axis: AccuracyAxis, population: pd.DataFrame, faint:
 def _draw_published(ax, axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> None:
     """The testbed's line and its 95 % band over its line-fit models; ImageNet-A's two pieces and split."""
     grid = np.linspace(*axis.limits, 120)
-    clean = unscale_accuracy(grid, "logit")
+    clean = unscale_accuracy(grid, axis.scale)
     if (testbed_shift(shift) or shift) == "imagenet-a":
         split = IMAGENET_A_SPLIT / 100
-        for i, (line, side) in enumerate(zip(imagenet_a_lines(), (clean < split, clean >= split))):
+        for i, (line, side) in enumerate(zip(imagenet_a_lines(axis.scale), (clean < split, clean >= split))):
             ax.plot(grid[side], axis(predict(line, clean[side])), color=LINE_COLOUR, lw=1.4, zorder=3,
                     label="published two-piece line (ImageNet-A)" if i == 0 else None)
         ax.axvline(float(axis(split)), color=SPLIT_COLOUR, ls=":", lw=0.9, zorder=2,
                    label=f"ImageNet-A split ({IMAGENET_A_SPLIT:g} %)")
         return
-    line = reference_line(testbed_shift(shift) or shift)
+    line = reference_line(testbed_shift(shift) or shift, axis.scale)
     low, high = bootstrap_band(line, clean)
     ax.fill_between(grid, axis(low), axis(high), color=LINE_COLOUR, alpha=0.18 * alpha, lw=0, zorder=2)
     ax.plot(grid, axis(predict(line, clean)), color=LINE_COLOUR, lw=1.4, alpha=alpha, zorder=3,
             label="published line (95 % band)")
 
 
-def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours: dict) -> None:
+def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours: dict, scale: str) -> None:
     population = _population(shift)
     mine = result.fit.points.loc[result.fit.points["condition"] == shift]
     key = counterpart(shift)
     fit = population.loc[population["in_fit"]]
-    axis = _axes(ax, np.r_[fit["clean"], mine["clean_top1"] / 100], np.r_[fit["shifted"], mine["top1"] / 100])
+    axis = _axes(ax, np.r_[fit["clean"], mine["clean_top1"] / 100], np.r_[fit["shifted"], mine["top1"] / 100], scale)
     _scatter_population(ax, axis, population)
     _draw_published(ax, axis, shift)
     draw_models(ax, axis, mine, _counterpart_bounds(bounds, key), colours)
@@ -97,12 +97,12 @@ def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours
     ax.set_ylabel(f"{shift_title(shift)} top-1")
 
 
-def _reference_panel(ax, shift: str) -> None:
+def _reference_panel(ax, shift: str, scale: str) -> None:
     """A testbed line the run does not measure, drawn faint and labelled as a reference only."""
-    line = reference_line(shift)
+    line = reference_line(shift, scale)
     population = population_points(shift)
     fit = population.loc[population["in_fit"]]
-    axis = _axes(ax, fit["clean"].to_numpy(), fit["shifted"].to_numpy())
+    axis = _axes(ax, fit["clean"].to_numpy(), fit["shifted"].to_numpy(), scale)
     _scatter_population(ax, axis, population, faint=True)
     _draw_published(ax, axis, shift, alpha=0.55)
     ax.set_facecolor("#f6f6f6")
@@ -116,23 +116,25 @@ def _reference_panel(ax, shift: str) -> None:
 
 
 def plot_natural_shifts(result: Analysis, colours: dict):
-    """One panel per natural shift of the run on its published line (logit axes, y = x dashed), plus
-    ObjectNet's line as a reference; None when the run has no natural shift."""
+    """One panel per natural shift of the run on its published line (the lines' scale, logit unless the
+    report asked for probit; y = x dashed), plus ObjectNet's line as a reference; None without a shift."""
     shifts = result.shift_names
     if not shifts:
         return None
+    rows = result.published.loc[result.published["condition"].isin(shifts)] if len(result.published) else []
+    scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
     figure, axes = panel_grid(len(shifts) + len(REFERENCE_ONLY_SHIFTS), size=3.4, max_cols=4)
     for ax, shift in zip(axes, shifts):
-        _shift_panel(ax, result, shift, bounds, colours)
+        _shift_panel(ax, result, shift, bounds, colours, scale)
     for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):
-        _reference_panel(ax, shift)
+        _reference_panel(ax, shift, scale)
     handles = {}
     for ax in axes[:len(shifts)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
     figure.suptitle("Natural shifts: the run's models on the imagenet-testbed's published lines "
-                    "(logit axes; dashed: y = x)", y=1.0)
+                    f"({scale} axes; dashed: y = x)", y=1.0)
     figure.tight_layout()
     figure.legend(list(handles.values()), list(handles), loc="upper center", ncol=min(4, len(handles)),
                   bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize=7)
