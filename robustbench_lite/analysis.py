@@ -22,8 +22,9 @@ from .manifest import comparable, read_manifest
 from .imagenet import read_real_labels
 from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
-from .references import is_mapped, reference_line, run_placement
+from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .records import ANALYSIS_COLUMNS, STIMULUS_COLUMNS
+from .shift_analysis import run_shifts, shift_correlation, shift_lines, shift_table
 from .store import read_records
 
 
@@ -136,6 +137,13 @@ class Analysis:
     placement: tuple[str, str] = ("indicative", "")
     seconds: dict[str, float] = field(default_factory=dict)
     stimuli: StimulusTables | None = None  # mvh: runs: error consistency, shape bias (consistency.py)
+    shifts: pd.DataFrame = field(default_factory=pd.DataFrame)  # shifts.csv: per (model, natural shift)
+    shift_correlation: pd.DataFrame = field(default_factory=pd.DataFrame)  # shift_correlation.csv
+
+    @property
+    def shift_names(self) -> list[str]:
+        """The natural-shift datasets of the run, in order."""
+        return list(dict.fromkeys(self.shifts["shift"])) if len(self.shifts) else []
 
 
 PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_column", "n", "slope", "intercept",
@@ -145,14 +153,15 @@ PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_co
 def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
     """The published line of every condition of the run that has one ({key: (reference, line)}), and their table.
 
-    ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`).
+    ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`); natural
+    shifts (found in the records, whether or not the manifest lists them) use `shift_analysis.shift_lines`.
     """
     protocol = data.config("corruption_protocol") or "native"
     line_scale = scale if scale in ("logit", "probit") else "logit"
-    lines, rows = {}, []
+    lines, rows = shift_lines(run_shifts(data.records["transform"].unique()), line_scale, placement)
     for c in data.conditions:
         key = condition_key(c["transform"], c["severity"])
-        if key == "clean" or not is_mapped(key, protocol):
+        if key == "clean" or is_natural_shift(key) or not is_mapped(key, protocol):
             continue
         ref = reference_line(key, line_scale, protocol)
         label = f"{ref.population}:{ref.column}"
@@ -218,8 +227,13 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     humans = humans_table(data.records, data.conditions, data.models)
     scores = benchmark_scores(humans, data.models) if len(humans) else pd.DataFrame()
     stimuli = stimulus_tables(str(data.config("data", "")), data.records, data.models)
+    shifts = run_shifts(summary["transform"])
+    synthetic = run_fit.lines.loc[run_fit.lines["kind"] == "condition", "condition"].tolist()
     return Analysis(data, baseline, summary, family, pairwise, ranking, run_fit, reference, published=published,
-                    placement=placement, humans=humans, human_scores=scores, seconds=seconds, stimuli=stimuli)
+                    placement=placement, humans=humans, human_scores=scores, seconds=seconds, stimuli=stimuli,
+                    shifts=shift_table(summary, run_fit.effective, shifts),
+                    shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
+                                                        seed=seed) if shifts else pd.DataFrame())
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -228,6 +242,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         "fit": result.fit.lines, "effective_robustness": result.fit.effective, "references": result.published,
         **({"humans": result.humans} if len(result.humans) else {}),
         **(result.stimuli.csvs() if result.stimuli is not None else {}),
+        **({"shifts": result.shifts, "shift_correlation": result.shift_correlation} if len(result.shifts) else {}),
     }
     written = {}
     for name, frame in tables.items():

@@ -2,7 +2,9 @@
 
 - a *level* is a transform's parameter value at a severity (e.g. 15 degrees for `rotate`);
 - a *severity* is a 1-based number into a transform's levels (`--severities 1,3,5`, records, keys);
-- a condition's *key* is `clean` or `TRANSFORM@SEVERITY` (e.g. `rotate@3`).
+- a condition's *key* is `clean` or `TRANSFORM@SEVERITY` (e.g. `rotate@3`); a condition at severity 0
+  (a natural-shift dataset such as `imagenet-r`, or a clean counterpart such as `clean@r-classes`) is
+  keyed by its transform's name alone.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ CLEAN_NAME = "clean"
 
 
 def condition_key(transform: str, severity: int) -> str:
-    """`clean` or `transform@severity`."""
-    return CLEAN_NAME if transform == CLEAN_NAME else f"{transform}@{int(severity)}"
+    """`clean`, `transform@severity`, or the transform's name alone at severity 0 (natural shifts)."""
+    return transform if transform == CLEAN_NAME or int(severity) == 0 else f"{transform}@{int(severity)}"
 
 
 @dataclass(frozen=True)

@@ -96,6 +96,32 @@ class LineFit:
         return unscale_accuracy(self.slope * scale_accuracy(clean, self.scale) + self.intercept, self.scale)
 
 
+@dataclass(frozen=True)
+class TwoPieceLine:
+    """Two lines split at a clean accuracy (ImageNet-A's published pair): `below` under `split`, `above` from it."""
+
+    split: float  # fraction
+    below: LineFit
+    above: LineFit
+
+    @property
+    def n(self) -> int:
+        return self.below.n + self.above.n
+
+    @property
+    def scale(self) -> str:
+        return self.below.scale
+
+    def is_above(self, clean) -> np.ndarray:
+        """Which piece a model sits on: True at or above the split (False where clean is missing)."""
+        return np.asarray(clean, dtype=float) >= self.split
+
+    def predict(self, clean) -> np.ndarray:
+        """Each clean accuracy's prediction on the piece it falls on (fractions in and out)."""
+        clean = np.asarray(clean, dtype=float)
+        return np.where(self.is_above(clean), self.above.predict(clean), self.below.predict(clean))
+
+
 def fit_line(clean, shifted, scale: str = "probit", noun: str = "models") -> LineFit:
     """Fit f(shifted) on f(clean), accuracies as fractions; points at 0 or 1 (infinite under
     probit/logit) or missing are left out and counted in `n_excluded`."""

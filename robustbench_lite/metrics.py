@@ -2,7 +2,8 @@
 
 Units, as written to summary.csv and family_summary.csv:
 - top1/top5 and their 95% Wilson bounds, consistency, ece, mean_confidence: percent (0-100);
-- drop and overconfidence: percentage points;
+- drop and overconfidence: percentage points; a natural shift's drop is from its `counterpart` (the
+  run's val photos of its 200 classes for ImageNet-R / -A, else clean), every other drop from clean;
 - relative_robustness: a ratio (top1 / clean top1);
 - nll: nats (mean -log p(label), p clipped to [1e-12, 1]);
 - auroc: a fraction in [0, 1] (NaN when a condition's answers are all right or all wrong);
@@ -23,7 +24,7 @@ from scipy import special  # scipy.stats would cost half a second to import
 
 from .conditions import condition_table, order_rows
 from .imagenet import val_index
-from .references import CORRUPTIONS, SEVERITIES, alexnet_top1
+from .references import CORRUPTIONS, SEVERITIES, alexnet_top1, counterpart, is_counterpart, is_natural_shift
 
 Z95 = float(special.ndtri(0.975))
 ECE_BINS = 15
@@ -34,7 +35,7 @@ SUMMARY_COLUMNS = [
     "model", "transform", "family", "severity", "level", "n",
     "top1", "top1_low", "top1_high", "top5", "top5_low", "top5_high",
     "drop", "relative_robustness", "consistency", "ece", "mean_confidence", "overconfidence",
-    "nll", "auroc", "ce", "relative_ce", "ce_alexnet",
+    "nll", "auroc", "ce", "relative_ce", "ce_alexnet", "counterpart",
 ]
 FAMILY_METRICS = [
     "top1", "top5", "drop", "relative_robustness", "consistency", "ece",
@@ -185,9 +186,17 @@ def _attach_conditions(out: pd.DataFrame, conditions) -> pd.DataFrame:
     return out
 
 
+def shifted_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    """The rows of transformed photos: neither clean nor a shift's clean counterpart (`clean@r-classes`)."""
+    return summary.loc[(summary["transform"] != "clean") & ~summary["transform"].map(is_counterpart)]
+
+
 def _attach_clean(out: pd.DataFrame) -> pd.DataFrame:
-    clean = out.loc[out["transform"] == "clean"].set_index("model")["top1"]
-    clean_top1 = out["model"].map(clean)
+    out["counterpart"] = [counterpart(t) if is_natural_shift(t) else "clean" for t in out["transform"]]
+    cleans = out.loc[(out["transform"] == "clean") | out["transform"].map(is_counterpart)]
+    clean = cleans.set_index(["model", "transform"])["top1"]
+    clean_top1 = pd.Series(clean.reindex(pd.MultiIndex.from_arrays([out["model"], out["counterpart"]])).to_numpy(),
+                           index=out.index)
     out["drop"] = clean_top1 - out["top1"]
     out["relative_robustness"] = safe_divide(out["top1"], clean_top1)
     return out
@@ -202,12 +211,14 @@ def _baseline_errors(out: pd.DataFrame, baseline: str | pd.DataFrame) -> pd.Data
     base = rows[["transform", "severity", "top1"]]
     base = base.rename(columns={"top1": "base_top1"})
     aligned = out[["transform", "severity"]].merge(base, on=["transform", "severity"], how="left")
-    base_clean = base.loc[base["transform"] == "clean", "base_top1"]
+    cleans = base.loc[(base["transform"] == "clean") | base["transform"].map(is_counterpart)]
+    base_clean = cleans.drop_duplicates("transform").set_index("transform")["base_top1"]  # a shift's: its counterpart's
+    keys = out["counterpart"] if "counterpart" in out.columns else pd.Series("clean", index=out.index)
     return pd.DataFrame({
         "err": 100 - out["top1"].to_numpy(),
         "clean_err": (100 - out["top1"] - out["drop"]).to_numpy(),
         "base_err": 100 - aligned["base_top1"].to_numpy(),
-        "base_clean_err": 100 - (base_clean.iloc[0] if len(base_clean) else np.nan),
+        "base_clean_err": 100 - keys.map(base_clean).to_numpy(dtype=float),
     }, index=out.index)
 
 
@@ -231,7 +242,7 @@ def corruption_errors(summary: pd.DataFrame, baseline: str | pd.DataFrame | None
 
     Only severities both the model and the baseline have count. Percent; NaN without a baseline.
     """
-    shifted = summary.loc[summary["transform"] != "clean"]
+    shifted = shifted_rows(summary)
     cols = ["model", "family", "transform", "ce", "relative_ce"]
     if baseline is None or shifted.empty or (isinstance(baseline, str) and not (summary["model"] == baseline).any()):
         out = shifted[["model", "family", "transform"]].drop_duplicates().copy()
@@ -251,7 +262,7 @@ def corruption_errors(summary: pd.DataFrame, baseline: str | pd.DataFrame | None
 def family_summary(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     """Per (model, family): metrics averaged over the family's conditions (every level weighs the same),
     plus mCE / relative mCE = the mean over the family's transforms of their CE / relative CE."""
-    shifted = summary.loc[summary["transform"] != "clean"]
+    shifted = shifted_rows(summary)
     grouped = shifted.groupby(["model", "family"], sort=False)
     out = grouped[FAMILY_METRICS].mean()
     out.insert(0, "n_conditions", grouped.size())
@@ -286,7 +297,7 @@ def alexnet_mce(summary: pd.DataFrame) -> pd.DataFrame:
 
 def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
     """Models ranked by mean transformed top-1 over all non-clean conditions (equal weight each)."""
-    shifted = summary.loc[summary["transform"] != "clean"]
+    shifted = shifted_rows(summary)
     clean = summary.loc[summary["transform"] == "clean"].set_index("model")["top1"].rename("clean_top1")
     means = shifted.groupby("model")[["top1", "drop", "consistency", "ece"]].mean()
     means = means.rename(columns={"top1": "mean_top1", "drop": "mean_drop",

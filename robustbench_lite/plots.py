@@ -13,6 +13,8 @@ from .analysis import Analysis
 from .drawing import (AccuracyAxis, draw_line, draw_models, draw_reference, model_colours, panel_grid, panel_title,
                       plain, table_unit, wilson_bounds)
 from .fit import unscale_accuracy
+from .metrics import shifted_rows
+from .references import is_natural_shift
 
 MAX_CONDITION_PANELS = 12  # above this, the reproducibility plot shows one panel per family
 MAX_TRANSFORM_PANELS = 16  # above this, accuracy-vs-severity shows one panel per family
@@ -30,8 +32,10 @@ def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
     plots: dict[str, Path] = {}
     with plt.rc_context({"font.size": 8, "axes.titlesize": 9, "figure.dpi": DPI, "savefig.dpi": DPI}):
         from .human_plots import plot_psychometric
+        from .shift_plots import plot_natural_shifts
 
-        for name, draw in [("published", plot_published), ("psychometric", plot_psychometric),
+        for name, draw in [("published", plot_published), ("natural_shifts", plot_natural_shifts),
+                           ("psychometric", plot_psychometric),
                            ("reproducibility", plot_reproducibility), ("severity", plot_severity),
                            ("drop_heatmap", plot_drop_heatmap), ("confidence", plot_confidence)]:
             figure = draw(result, colours)
@@ -98,8 +102,10 @@ MAX_PUBLISHED_PANELS = 16  # above this, one panel per transform (its middle map
 
 
 def published_panels(result: Analysis) -> pd.DataFrame:
-    """The conditions drawn on their published lines (rows of references.csv), at most MAX_PUBLISHED_PANELS."""
+    """The conditions drawn on their published lines (rows of references.csv), at most MAX_PUBLISHED_PANELS;
+    natural shifts have their own figure (shift_plots)."""
     table = result.published
+    table = table.loc[~table["condition"].isin(result.shift_names)] if len(table) else table
     if len(table) > MAX_PUBLISHED_PANELS:
         groups = table.groupby(table["condition"].str.split("@").str[0], sort=False).indices.values()
         table = table.iloc[[index[len(index) // 2] for index in groups]]
@@ -160,9 +166,12 @@ def plot_published(result: Analysis, colours: dict):
     return figure
 
 
-def _transform_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
-    """(family, transform) pairs, grouped by family in order of first appearance."""
-    shifted = summary.loc[summary["transform"] != "clean", ["family", "transform"]].drop_duplicates()
+def _transform_order(summary: pd.DataFrame, shifts: bool = True) -> list[tuple[str, str]]:
+    """(family, transform) pairs, grouped by family in order of first appearance (natural shifts only if `shifts`)."""
+    shifted = shifted_rows(summary)
+    if not shifts:
+        shifted = shifted.loc[~shifted["transform"].map(is_natural_shift)]
+    shifted = shifted[["family", "transform"]].drop_duplicates()
     families = {f: i for i, f in enumerate(dict.fromkeys(shifted["family"]))}
     return sorted(shifted.itertuples(index=False, name=None), key=lambda pair: families[pair[0]])
 
@@ -170,11 +179,11 @@ def _transform_order(summary: pd.DataFrame) -> list[tuple[str, str]]:
 def plot_severity(result: Analysis, colours: dict):
     """Top-1 against severity (0 = clean): a panel per transform (per family when there are many)."""
     summary = result.summary
-    pairs = _transform_order(summary)
+    pairs = _transform_order(summary, shifts=False)  # a natural shift has no severities
     if not pairs:
         return None
     clean = summary.loc[summary["transform"] == "clean"].set_index("model")["top1"]
-    shifted = summary.loc[summary["transform"] != "clean"]
+    shifted = summary.loc[summary["transform"].isin([t for _, t in pairs])]
     by_family = len(pairs) > MAX_TRANSFORM_PANELS
     if by_family:
         shifted = shifted.groupby(["model", "family", "severity"], as_index=False)["top1"].mean()
@@ -209,7 +218,7 @@ def plot_drop_heatmap(result: Analysis, colours: dict):
     import matplotlib.pyplot as plt
     import seaborn as sns
 
-    shifted = result.summary.loc[result.summary["transform"] != "clean"]
+    shifted = shifted_rows(result.summary)
     if shifted.empty:
         return None
     pairs = _transform_order(result.summary)
@@ -226,7 +235,8 @@ def plot_drop_heatmap(result: Analysis, colours: dict):
                     fmt=".1f", annot_kws={"fontsize": 7}, cbar_kws={"label": "drop in top-1 (points)"},
                     linewidths=0.5, linecolor="white")
     _mark_families(ax, [f for f, _ in pairs])
-    ax.set_xlabel("transform (mean over levels)")
+    ax.set_xlabel("transform (mean over levels; a natural shift: from its clean counterpart)"
+                  if any(is_natural_shift(t) for t in order) else "transform (mean over levels)")
     ax.set_ylabel("")
     ax.set_title("Top-1 drop from clean", pad=18)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")

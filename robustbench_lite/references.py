@@ -71,6 +71,36 @@ LINE_FIT_MIN_CLEAN_BY_COLUMN = {"imagenet-r": 75.0, "imagenet-a": 75.0}
 LINE_FIT_EXCLUDED_NAMES = ("aws", "batch64", "subsample")
 IMAGENET_A_SPLIT = 91.86  # percent: resnet50 on val restricted to the 200 A classes (left out of both fits)
 
+# A run's natural-shift datasets: the transform its records carry -> the testbed's condition name (the
+# download is `imagenetv2-top-images`, the testbed column `imagenetv2-topimages`). ObjectNet is not
+# measured by runs: its line is shown as a reference only.
+RUN_SHIFTS = {**{name: name for name in NATURAL_SHIFTS if name != "objectnet"},
+              "imagenetv2-top-images": "imagenetv2-topimages", "imagenet-a": "imagenet-a"}
+REFERENCE_ONLY_SHIFTS = ("objectnet",)
+# The clean counterpart of a shift whose line's x axis is val on its own classes (the run scores those
+# val photos the same way); every other shift's counterpart is `clean`.
+SHIFT_COUNTERPARTS = {"imagenet-r": "clean@r-classes", "imagenet-a": "clean@a-classes"}
+
+
+def testbed_shift(transform: str) -> str | None:
+    """The testbed's condition name of a run's natural-shift transform, or None for any other transform."""
+    return RUN_SHIFTS.get(transform)
+
+
+def is_natural_shift(transform: str) -> bool:
+    """Whether a transform (as records name it) is a natural-shift dataset."""
+    return transform in RUN_SHIFTS
+
+
+def counterpart(transform: str) -> str:
+    """The clean condition a shift's accuracy is compared with (x axis, drop): `clean` unless noted."""
+    return SHIFT_COUNTERPARTS.get(RUN_SHIFTS.get(transform, transform), "clean")
+
+
+def is_counterpart(transform: str) -> bool:
+    """Whether a transform is a shift's clean counterpart other than `clean` (e.g. `clean@r-classes`)."""
+    return transform in SHIFT_COUNTERPARTS.values()
+
 
 @dataclass(frozen=True)
 class Mapping:
@@ -283,8 +313,7 @@ def imagenet_a_lines(scale: str = "logit") -> tuple[ReferenceLine, ReferenceLine
     As its `paper_imagenet_a.py`: line-fit models at clean >= 75 %, resnet50 (the split) left out.
     """
     clean, column = "val-on-imagenet-a-classes", "imagenet-a"
-    pts = _points(clean, column)
-    pts = pts[pts["in_fit"] & pts["model"].ne("resnet50")]
+    pts = imagenet_a_points().query("in_fit")
     lines = []
     for part, side in (("below", pts["clean"] < IMAGENET_A_SPLIT / 100),
                        ("above", pts["clean"] >= IMAGENET_A_SPLIT / 100)):
@@ -293,6 +322,12 @@ def imagenet_a_lines(scale: str = "logit") -> tuple[ReferenceLine, ReferenceLine
                                    int(side.sum()), slope, intercept, scale, True, clean,
                                    UNMAPPED_WHY["imagenet-a"]))
     return lines[0], lines[1]
+
+
+def imagenet_a_points() -> pd.DataFrame:
+    """The testbed's ImageNet-A population (as `population_points`); `in_fit` as its two lines (resnet50 out)."""
+    pts = _points("val-on-imagenet-a-classes", "imagenet-a")
+    return pts.assign(in_fit=pts["in_fit"] & pts["model"].ne("resnet50"))
 
 
 def run_placement(dataset: dict, config: dict) -> tuple[str, str]:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis, RunData, analyse, load_runs, write_tables
-from .findings import headline, humans_text, mce_text, published_text
+from .findings import correlation_text, headline, humans_text, mce_text, published_text, shifts_text
 from .conditions import condition_table
 from .errors import UserError
 from .fit import DEFAULT_BOOTSTRAP, fit_table
@@ -92,7 +92,8 @@ class Section:
 
 _FORMATS = {"p_value": "{:.3g}", "statistic": "{:.2f}", "level": "{:g}"}  # a level as registered, never rounded
 _THREE_DIGITS = ("slope", "intercept", "r2", "auroc", "nll", "relative_robustness", "model_accuracy", "human_accuracy",
-                 "observed_consistency", "expected_consistency", "error_consistency", "fraction_", "shape_bias")
+                 "observed_consistency", "expected_consistency", "error_consistency", "fraction_", "shape_bias",
+                 "spearman", "ci_low", "ci_high")
 
 
 def _cell(column: str, value) -> str:
@@ -187,7 +188,8 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
                                 "the models its line is fitted on), the published line and its 95 % bootstrap band "
                                 "over those models, y = x dashed, and the run's models with Wilson 95 % intervals on "
                                 "both axes. The run's own line is drawn only where it is identified."))
-    vs_published = fit.effective.loc[fit.effective["reference"] != "run"]
+    shifts = _shifts_section(result, plots)
+    vs_published = fit.effective.loc[(fit.effective["reference"] != "run") & (fit.effective["kind"] != "shift")]
     if len(vs_published):
         published.tables.append(("Effective robustness against the published lines (points)", vs_published.drop(
             columns=["kind", "transform", "family", "severity", "in_fit"])))
@@ -242,9 +244,30 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     if len(result.humans):
         humans.tables += [("Humans vs models per condition (humans.csv, fractions)", result.humans),
                           ("model-vs-human's benchmark scores over the covered datasets", result.human_scores)]
+    if len(result.shifts):
+        files.paragraphs += ["shifts.csv", "shift_correlation.csv"]
     stimuli = _stimuli_section(result)
-    return [top, run, ranking, published, *([humans] if humans.paragraphs else []), *stimuli, reproducibility,
-            accuracy, conditions, pairwise, files]
+    return [top, run, ranking, published, *([shifts] if shifts.paragraphs else []),
+            *([humans] if humans.paragraphs else []), *stimuli, reproducibility, accuracy, conditions, pairwise, files]
+
+
+def _shifts_section(result: Analysis, plots: dict[str, Path]) -> Section:
+    """Natural shifts: their panels, a row per (model, shift), and the synthetic-vs-natural correlation table."""
+    section = Section("Natural shifts", shifts_text(result))
+    if "natural_shifts" in plots:
+        section.plots.append(("natural_shifts", "Each natural shift of the run on the imagenet-testbed's published "
+                              "line (red; 95 % bootstrap band over its line-fit models; ImageNet-A: its two pieces, "
+                              "split dotted), the testbed population in grey (darker = line-fit), y = x dashed, and the "
+                              "run's models at their clean counterpart's top-1 with Wilson 95 % intervals on both axes. "
+                              "The last panel, ObjectNet, is a reference only: not measured by this run."))
+    if len(result.shifts):
+        section.tables.append(("Per model and shift (shifts.csv; top-1 in percent, drop and effective robustness "
+                               "in points)", result.shifts.drop(columns=["placement"])))
+    if len(result.shift_correlation):
+        section.paragraphs += correlation_text(result)
+        section.tables.append(("Synthetic vs natural effective robustness (shift_correlation.csv)",
+                               result.shift_correlation.drop(columns=["shift_reference"])))
+    return section
 
 
 def _stimuli_section(result: Analysis) -> list[Section]:

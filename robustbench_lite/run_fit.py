@@ -2,7 +2,9 @@
 
 The photos are drawn once per replicate for all models and conditions together, since every model saw
 the same photos. A run's own line is used only where it is identified (>= 5 models spanning >= 10 pp
-of clean top-1); conditions with a published line also get effective robustness against it.
+of clean top-1); conditions with a published line also get effective robustness against it. A natural
+shift (kind `shift`) is placed on its counterpart's accuracy (`clean@r-classes` for ImageNet-R; else
+`clean`); counterparts are x axes only, never fitted, and shifts enter no family.
 """
 from __future__ import annotations
 
@@ -15,8 +17,10 @@ import pandas as pd
 
 from .conditions import condition_key, condition_rank, condition_table
 from .errors import UserError
-from .fit import DEFAULT_BOOTSTRAP, LineFit, fit_line, line_stats, scale_accuracy, scale_name, unscale_accuracy
+from .fit import (DEFAULT_BOOTSTRAP, LineFit, TwoPieceLine, fit_line, line_stats, scale_accuracy, scale_name,
+                  unscale_accuracy)
 from .records import correctness_cube
+from .references import counterpart, is_counterpart, is_natural_shift
 
 IDENTIFIED_MODELS = 5  # a run's own line says something only with >= 5 models ...
 IDENTIFIED_SPAN = 10.0  # ... spanning >= 10 points of clean top-1 (the Reference populations rule)
@@ -30,7 +34,7 @@ FIT_COLUMNS = [
 ER_COLUMNS = [
     "condition", "kind", "transform", "family", "severity", "model", "clean_top1", "top1",
     "predicted_top1", "effective_robustness", "er_low", "er_high", "versus_line", "in_fit",
-    "reference", "reference_n", "placement",
+    "reference", "reference_n", "placement", "counterpart",
 ]
 
 
@@ -59,10 +63,12 @@ class _Target:
     severity: float
     right: np.ndarray  # photos x models: share of the target's conditions answered right
     present: np.ndarray  # photos x models: 1 where the model has the photo
+    x_key: str = "clean"  # the clean condition it is placed against (a shift's counterpart)
 
 
-def _targets(records: pd.DataFrame, conditions, models: list[str]) -> tuple[_Target, list[_Target]]:
-    """The clean target and every condition and family target, as photo x model matrices."""
+def _targets(records: pd.DataFrame, conditions, models: list[str]) -> tuple[_Target, list[_Target], list[_Target]]:
+    """The clean target, every condition, shift and family target, and the shifts' clean counterparts
+    (x axes only), as photo x model matrices."""
     table = condition_table(conditions if conditions is not None else [])
     family_of = {condition_key(t, s): f for t, s, f in zip(table["transform"], table["severity"], table["family"])}
     pairs, cube_right, cube_present = correctness_cube(records, models)
@@ -73,19 +79,26 @@ def _targets(records: pd.DataFrame, conditions, models: list[str]) -> tuple[_Tar
     if "clean" not in by_key:
         raise UserError("the records have no clean condition: nothing to fit against")
     clean = _Target("clean", "clean", "clean", "clean", 0, cube_right[by_key["clean"]], cube_present[by_key["clean"]])
-    targets, families = [], {}
+    targets, families, counterparts = [], {}, []
     for name, i in by_key.items():
         if name == "clean":
             continue
         transform, severity = pairs[i]
+        if is_counterpart(transform):
+            counterparts.append(_Target(name, "counterpart", transform, "clean", int(severity), cube_right[i],
+                                        cube_present[i]))
+            continue
+        shift = is_natural_shift(transform)
         family = family_of.get(name, transform)
-        targets.append(_Target(name, "condition", transform, family, int(severity), cube_right[i], cube_present[i]))
-        families.setdefault(family, []).append(i)
+        targets.append(_Target(name, "shift" if shift else "condition", transform, family, int(severity),
+                               cube_right[i], cube_present[i], counterpart(transform) if shift else "clean"))
+        if not shift:
+            families.setdefault(family, []).append(i)
     for family, index in families.items():  # a photo counts for a model only if it has every condition
         complete = (cube_present[index].sum(axis=0) == len(index)).astype(np.float32)
         share = cube_right[index].mean(axis=0) * complete
         targets.append(_Target(f"family:{family}", "family", "", family, np.nan, share, complete))
-    return clean, targets
+    return clean, targets, counterparts
 
 
 def _ratio(hits: np.ndarray, seen: np.ndarray) -> np.ndarray:
@@ -142,7 +155,8 @@ def not_identified(x: np.ndarray) -> str | None:
 
 def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] | None = None,
             scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, ci: float = 0.95,
-            published: dict[str, tuple[str, LineFit]] | None = None, placement: str = "indicative") -> RunFit:
+            published: dict[str, tuple[str, LineFit | TwoPieceLine]] | None = None,
+            placement: str = "indicative") -> RunFit:
     """Fit every condition and family aggregate of a run across its models, with bootstrap intervals.
 
     A run's own line is used (effective robustness rows, reference `run`) only where it is identified.
@@ -154,11 +168,14 @@ def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] |
     scale = scale_name(scale)
     present = set(records["model"].astype(str).unique())
     models = [m for m in dict.fromkeys([*(model_order or []), *sorted(present)]) if m in present]
-    clean, targets = _targets(records, conditions, models)
-    columns, m = [clean, *targets], len(models)
+    clean, targets, counterparts = _targets(records, conditions, models)
+    columns, m = [clean, *counterparts, *targets], len(models)
     point_all, boot_all = _accuracy_table(columns, n_boot, seed)
     point = {t.key: point_all[i * m:(i + 1) * m] for i, t in enumerate(columns)}
     boot = {t.key: boot_all[:, i * m:(i + 1) * m] for i, t in enumerate(columns)}
+    for t in targets:  # a shift whose counterpart the run lacks (an older run) is placed nowhere
+        point.setdefault(t.x_key, np.full(m, np.nan))
+        boot.setdefault(t.x_key, np.full((n_boot, m), np.nan))
     lines, effective, points, replicates = [], [], [], {}
     for t in targets:
         line_row, er_rows, point_rows, reps = _fit_target(t, models, point, boot, scale, ci, placement)
@@ -180,31 +197,43 @@ def _ident(t: _Target) -> dict:
 
 
 def _er_rows(t: _Target, models: list[str], x, y, has, pred, pred_b, boot_y, ci: float, in_fit,
-             reference: str, reference_n: int, placement: str) -> list[dict]:
-    """Effective-robustness rows (points) of one target against one line's predictions."""
+             reference: str | list[str], reference_n: int | list[int], placement: str) -> list[dict]:
+    """Effective-robustness rows (points) of one target against one line's predictions (or, for a
+    two-piece line, the piece each model is on: `reference` and `reference_n` per model)."""
+    if isinstance(reference, str):
+        reference, reference_n = [reference] * len(models), [reference_n] * len(models)
     er = 100 * (y - pred)
     er_low, er_high = _interval(100 * (boot_y - pred_b), ci)
     versus = np.where(er_low > 0, "above", np.where(er_high < 0, "below", "on"))
     return [{**_ident(t), "model": m, "clean_top1": 100 * x[i], "top1": 100 * y[i], "predicted_top1": 100 * pred[i],
              "effective_robustness": er[i], "er_low": er_low[i], "er_high": er_high[i], "versus_line": versus[i],
-             "in_fit": bool(in_fit[i]), "reference": reference, "reference_n": reference_n, "placement": placement}
+             "in_fit": bool(in_fit[i]), "reference": reference[i], "reference_n": int(reference_n[i]),
+             "placement": placement, "counterpart": t.x_key}
             for i, m in enumerate(models) if has[i]]
 
 
 def _published_rows(t: _Target, models: list[str], point: dict, boot: dict, ci: float, reference: str,
-                    line: LineFit, placement: str) -> list[dict]:
-    """Effective robustness of every model against a published line (fixed), bootstrapped over photos."""
-    x, y = point["clean"], point[t.key]
+                    line: LineFit | TwoPieceLine, placement: str) -> list[dict]:
+    """Effective robustness of every model against a published line (fixed), bootstrapped over photos.
+
+    On a two-piece line each model is placed on the piece its clean (counterpart) accuracy falls on.
+    """
+    x, y = point[t.x_key], point[t.key]
     has = np.isfinite(x) & np.isfinite(y)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        pred, pred_b = line.predict(x), line.predict(boot["clean"])
+        pred, pred_b = line.predict(x), line.predict(boot[t.x_key])
+    labels, counts = reference, line.n
+    if isinstance(line, TwoPieceLine):
+        above = line.is_above(x)
+        labels = [f"{reference} ({'above' if a else 'below'} {100 * line.split:g} %)" for a in above]
+        counts = [line.above.n if a else line.below.n for a in above]
     return _er_rows(t, models, x, y, has, pred, pred_b, boot[t.key], ci, np.zeros(len(models), bool),
-                    reference, line.n, placement)
+                    labels, counts, placement)
 
 
 def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: str, ci: float, placement: str):
     """fit.csv row, effective-robustness rows, plot points and (slope, intercept) replicates of one target."""
-    x, y = point["clean"], point[t.key]
+    x, y = point[t.x_key], point[t.key]
     has = np.isfinite(x) & np.isfinite(y)
     line = fit_line(x[has], y[has], scale)
     if line.available:
@@ -212,7 +241,7 @@ def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: s
         why = not_identified(x[in_line])
         if why:
             line = replace(line, status=why)
-    fx_b, fy_b = scale_accuracy(boot["clean"], scale), scale_accuracy(boot[t.key], scale)
+    fx_b, fy_b = scale_accuracy(boot[t.x_key], scale), scale_accuracy(boot[t.key], scale)
     fx_b[:, ~has], fy_b[:, ~has] = np.nan, np.nan
     slope_b, intercept_b, r2_b, _ = line_stats(fx_b, fy_b)
     if not line.available:
@@ -226,7 +255,7 @@ def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: s
         row[f"{name}_low"], row[f"{name}_high"] = float(low[0]), float(high[0])
     y_low, y_high = _interval(boot[t.key], ci)
     points = [{"condition": t.key, "kind": t.kind, "family": t.family, "model": m, "clean_top1": 100 * x[i],
-               "top1": 100 * y[i], "top1_low": 100 * y_low[i], "top1_high": 100 * y_high[i]}
+               "top1": 100 * y[i], "top1_low": 100 * y_low[i], "top1_high": 100 * y_high[i], "counterpart": t.x_key}
               for i, m in enumerate(models) if has[i]]
     er_rows = []
     if line.available:
