@@ -57,6 +57,7 @@ def _records(model: str, transform: str, severity: int, prefix: str, n: int, acc
         "confidence": pa.array(np.full(n, 0.6, np.float32)), "correct1": pa.array(right),
         "correct5": pa.array(right), "sixteen_class_answer": pa.array(["dog"] * n, pa.string()),
         "sixteen_class_correct": pa.array(np.zeros(n, bool), mask=np.ones(n, bool)),
+        "stimulus_condition": pa.nulls(n, pa.string()),
     }, schema=record_schema(False))
 
 
