@@ -5,6 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .analysis import Analysis
+from .conditions import condition_key
 
 
 def headline(result: Analysis) -> list[str]:
@@ -21,7 +22,7 @@ def headline(result: Analysis) -> list[str]:
         clean = float(worst["top1"].iloc[0] + worst["drop"].iloc[0])
         cuts = []
         for row in worst.itertuples():
-            key = f"{row.transform}@{row.severity}"
+            key = condition_key(row.transform, row.severity)
             human = related_human_accuracy(row.transform, row.severity)
             on_humans = f" (humans {100 * human[1]:.0f} % on model-vs-human's {human[0]} stimuli)" if human else ""
             cuts.append(f"{key} {clean:.0f} → {row.top1:.0f} %{on_humans}")
@@ -29,8 +30,8 @@ def headline(result: Analysis) -> list[str]:
     overconfident = shifted.loc[(shifted["overconfidence"] > 15) & (shifted["drop"] > 20)]
     if len(overconfident):
         worst = overconfident.sort_values("overconfidence", ascending=False).iloc[0]
-        lines.append(f"Confidence stays high while accuracy falls: {worst['model']} on {worst['transform']}@"
-                     f"{worst['severity']} is right on {worst['top1']:.0f} % of photos at {worst['mean_confidence']:.0f} % "
+        lines.append(f"Confidence stays high while accuracy falls: {worst['model']} on "
+                     f"{condition_key(worst['transform'], worst['severity'])} is right on {worst['top1']:.0f} % of photos at {worst['mean_confidence']:.0f} % "
                      f"mean confidence ({len(overconfident)} model x condition cells are over 15 points overconfident "
                      "after a drop of over 20 points).")
     return lines
@@ -56,7 +57,7 @@ def humans_text(result: Analysis) -> list[str]:
         for model in result.data.models:
             key = (model, row.transform, int(row.severity))
             if key in summary.index and summary.loc[key, "mean_confidence"] - summary.loc[key, "top1"] > 20:
-                gaps.append(f"{model} on {row.transform}@{row.severity} ({summary.loc[key, 'top1']:.0f} % right, "
+                gaps.append(f"{model} on {condition_key(row.transform, row.severity)} ({summary.loc[key, 'top1']:.0f} % right, "
                             f"{summary.loc[key, 'mean_confidence']:.0f} % confident; humans {100 * row.human_accuracy:.0f} %)")
     if gaps:
         text.append("Humans know when they are in trouble; these models do not: " + "; ".join(gaps[:8]) +
