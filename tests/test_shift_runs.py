@@ -230,3 +230,31 @@ def test_condition_keys_of_shifts_and_counterparts():
     a_indices = [int(i) for i in (files("timm") / "data" / "_info" / "imagenet_a_indices.txt").read_text().split()]
     assert shift_classes("imagenet-r") == frozenset(R_INDICES) and shift_classes("imagenet-a") == frozenset(a_indices)
     assert len(R_INDICES) == len(a_indices) == 200 and shift_classes("imagenet-sketch") is None
+
+
+def test_imagenet_a_brings_its_own_counterpart_and_classes(shift_run, shared_sample, shared_manifest, tmp_path):
+    from robustbench_lite.config import RunConfig
+    from robustbench_lite.plan import plan_run
+
+    a_classes = shift_classes("imagenet-a")
+    for row in [r for r in shared_manifest if int(r["imagenet_index"]) in a_classes][:3]:
+        place(tmp_path / "a", shared_sample, row, row["synset"])
+    plan = plan_run(RunConfig(data=str(shift_run["base"] / "val"), models=MODEL, transforms="none", device="cpu",
+                              shifts=f"imagenet-a={tmp_path / 'a'}"), echo=lambda _: None)
+    sets = {p.tag: p for p in plan.photo_sets}
+    assert list(sets) == ["", "imagenet-a", "clean@a-classes"]
+    assert sets["imagenet-a"].logit_classes == sets["clean@a-classes"].logit_classes == a_classes
+    assert [s.id for s in sets["clean@a-classes"].samples] == [s.id for s in plan.samples if s.label in a_classes]
+    assert sets[""].logit_classes is None and "clean@r-classes" not in sets  # a counterpart only with its shift
+    assert [c["transform"] for c in plan.shift_conditions()] == ["imagenet-a", "clean@a-classes"]
+
+
+def test_an_undecodable_photo_in_two_photo_sets_is_listed_once(tmp_path):
+    from robustbench_lite.store import ChunkStore
+
+    store = ChunkStore(tmp_path)
+    broken = {"path": "n01443537/x.JPEG", "reason": "cannot identify image file"}
+    store.write_skipped(0, [broken])
+    store.write_skipped(0, [broken, {"path": "imagenet-r/n01443537/y.jpg", "reason": "truncated"}], part="clean@r-classes")
+    assert [s["path"] for s in store.skipped()] == ["n01443537/x.JPEG", "imagenet-r/n01443537/y.jpg"]
+    assert len(list((tmp_path / "chunks").glob("b000000*-skipped.json"))) == 2  # the val block's file is not overwritten
