@@ -31,7 +31,8 @@ def headline(result: Analysis) -> list[str]:
     if len(overconfident):
         worst = overconfident.sort_values("overconfidence", ascending=False).iloc[0]
         lines.append(f"Confidence stays high while accuracy falls: {worst['model']} on "
-                     f"{condition_key(worst['transform'], worst['severity'])} is right on {worst['top1']:.0f} % of photos at {worst['mean_confidence']:.0f} % "
+                     f"{condition_key(worst['transform'], worst['severity'])} is right on {worst['top1']:.0f} % of photos "
+                     f"at {worst['mean_confidence']:.0f} % "
                      f"mean confidence ({len(overconfident)} model x condition cells are over 15 points overconfident "
                      "after a drop of over 20 points).")
     return lines

@@ -187,7 +187,8 @@ def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[
         manifest["shifts"].update(earlier_shifts)
         kept = [s for s in old.get("config", {}).get("shifts") or [] if s.partition("=")[0] in earlier_shifts]
         manifest["config"]["shifts"] = [*manifest["config"].get("shifts", []), *kept]
-    if any(int(c["severity"]) >= 1 for c in earlier):  # the run now holds more than this command's --transforms: record every condition, so it reproduces
+    # the run now holds more transforms than this command's --transforms: record every condition, so it reproduces
+    if any(int(c["severity"]) >= 1 for c in earlier):
         manifest["config"]["transforms"] = conditions_text(manifest["conditions"])
         manifest["config"]["severities"] = None
     manifest["started"] = old.get("started", manifest.get("started"))
