@@ -258,3 +258,17 @@ def test_an_undecodable_photo_in_two_photo_sets_is_listed_once(tmp_path):
     store.write_skipped(0, [broken, {"path": "imagenet-r/n01443537/y.jpg", "reason": "truncated"}], part="clean@r-classes")
     assert [s["path"] for s in store.skipped()] == ["n01443537/x.JPEG", "imagenet-r/n01443537/y.jpg"]
     assert len(list((tmp_path / "chunks").glob("b000000*-skipped.json"))) == 2  # the val block's file is not overwritten
+
+
+def test_a_name_alone_uses_the_cached_dataset(shift_run, shared_sample, shared_manifest, tmp_path, monkeypatch):
+    from robustbench_lite.config import RunConfig
+    from robustbench_lite.plan import plan_run
+
+    monkeypatch.setenv("ROBUSTBENCH_LITE_CACHE", str(tmp_path))
+    for row in shared_manifest[300:304]:  # laid out in the cache as fetch_named_dataset leaves it: synset folders
+        place(tmp_path / "imagenet-sketch", shared_sample, row, row["synset"])
+    plan = plan_run(RunConfig(data=str(shift_run["base"] / "val"), models=MODEL, transforms="none", device="cpu",
+                              shifts="imagenet-sketch"), echo=lambda _: None)
+    assert plan.config.shifts == ["imagenet-sketch"] and plan.shifts[0].root == tmp_path / "imagenet-sketch"
+    assert sorted(s.id for s in plan.shifts[0].samples) == sorted(f"imagenet-sketch/{r['path']}" for r in shared_manifest[300:304])
+    assert plan.shifts[0].describe()["counterpart"] == "clean" and plan.shifts[0].classes is None
