@@ -44,6 +44,7 @@ RUN_OPTIONS = [
     click.option("--classes", help="Class subset: synsets, indices or ranges.  e.g. --classes n01440764,n01484850 or --classes 0-99"),
     click.option("--protocol", type=click.Choice(["imagenet", "sixteen-class"]), help="imagenet: every photo, 1000 classes; sixteen-class: only photos of model-vs-human's 16 categories (207 ImageNet classes), for humans-vs-models comparisons. Records hold both answers either way.  [default: imagenet]"),
     click.option("--corruption-protocol", type=click.Choice(["native", "imagenet-c"]), help="ImageNet-C corruptions: native = at the model's own input geometry, in memory; imagenet-c = the released dataset's recipe (PIL Resize 256 + CenterCrop 224, corrupted at 224 px as make_imagenet_c.py did, JPEG quality 85, then the model's input size by one resize: no second resize-and-crop). Published lines follow: _in-memory or _on-disk.  [default: native]"),
+    click.option("--shifts", help="Natural-shift datasets, each one more condition (its photos as they are, named after it) beside the transforms: comma-separated NAME (downloaded once to the cache) or NAME=DIR (a local copy in the release layout: synset folders, or ImageNetV2's class folders 0-999). NAME: imagenetv2-matched-frequency, imagenetv2-threshold0.7, imagenetv2-top-images, imagenet-sketch, imagenet-r, imagenet-a. ImageNet-R/A score on their 200 classes and add clean@r-classes / clean@a-classes, the --data photos of those classes scored the same way. --limit and --classes apply to each.  e.g. --shifts imagenetv2-matched-frequency=/data/v2,imagenet-r"),
     click.option("--labels", help="Also score ImageNet val with other labels: real (ImageNet ReaL, Beyer et al. 2020, bundled with timm: a prediction is right if it is in the photo's set; photos with an empty set are left out) or a JSON file of the same form. Adds a `real` column to summary.csv.  e.g. --labels real"),
     click.option("--restrict-logits/--all-logits", default=None, help="Score only the logits of classes present in the data (ImageNet-R/A protocol).  [default: all logits]"),
     click.option("--out", type=click.Path(file_okay=False), help="Run folder; the same --out resumes an interrupted run.  [default: results/<timestamp>]"),
@@ -240,6 +241,7 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
       robustbench-lite demo
       robustbench-lite demo --photos 200 --severities 1,3,5 --out results/demo-big
     """
+    from .conditions import condition_key
     from .engine import run_benchmark
 
     data = find_shared_sample()
@@ -250,7 +252,7 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
                        out=out, force=True)
     result = run_benchmark(config)
     if result.summary is not None:
-        summary = result.summary.assign(condition=[c if c == "clean" else f"{c}@{s}" for c, s in
+        summary = result.summary.assign(condition=[condition_key(c, s) for c, s in
                                                    zip(result.summary["transform"], result.summary["severity"])])
         table = summary.pivot_table(index="model", columns="condition", values="top1", sort=False)
         click.echo("\ntop-1 (%):\n" + table.round(1).to_string())

@@ -86,7 +86,9 @@ def summary_as_table(path: Path, condition: str | None):
     from .errors import UserError
 
     frame = pd.read_csv(path)
-    keys = [t if t == "clean" else f"{t}@{s}" for t, s in zip(frame["transform"], frame["severity"])]
+    from .conditions import condition_key
+
+    keys = [condition_key(t, s) for t, s in zip(frame["transform"], frame["severity"])]
     frame = frame.assign(condition=keys)
     available = [k for k in dict.fromkeys(keys) if k != "clean"]
     if condition not in available:

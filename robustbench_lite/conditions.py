@@ -2,9 +2,9 @@
 
 - a *level* is a transform's parameter value at a severity (e.g. 15 degrees for `rotate`);
 - a *severity* is a 1-based number into a transform's levels (`--severities 1,3,5`, records, keys);
-- a condition's *key* is `clean` or `TRANSFORM@SEVERITY` (e.g. `rotate@3`); a condition at severity 0
-  (a natural-shift dataset such as `imagenet-r`, or a clean counterpart such as `clean@r-classes`) is
-  keyed by its transform's name alone.
+- a condition's *key* is `TRANSFORM@SEVERITY` (e.g. `rotate@3`), or the name alone for the
+  severity-0 conditions that show photos as they are: `clean`, a natural-shift dataset
+  (`imagenet-r`, `imagenetv2-matched-frequency`) and a shift's clean counterpart (`clean@r-classes`).
 """
 from __future__ import annotations
 
@@ -17,11 +17,31 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CLEAN_NAME = "clean"
+SHIFT_COUNTERPART = {"imagenet-r": "clean@r-classes", "imagenet-a": "clean@a-classes"}
+"""Shifts scored on their own 200 classes and the clean condition they are compared with (val photos of
+those classes, logits restricted the same way); every other shift's counterpart is `clean`."""
+SHIFT_FAMILY = "natural-shift"  # the manifest's family of a shift dataset's condition
+
+
+def counterpart_of(shift: str) -> str:
+    """The clean condition a natural-shift dataset is compared with: `clean@r-classes`, `clean@a-classes` or `clean`."""
+    return SHIFT_COUNTERPART.get(shift, CLEAN_NAME)
+
+
+def is_counterpart(key: str) -> bool:
+    """Whether a condition key is a 200-class clean counterpart (`clean@r-classes`), not a transform of clean."""
+    return key in SHIFT_COUNTERPART.values()
 
 
 def condition_key(transform: str, severity: int) -> str:
-    """`clean`, `transform@severity`, or the transform's name alone at severity 0 (natural shifts)."""
-    return transform if transform == CLEAN_NAME or int(severity) == 0 else f"{transform}@{int(severity)}"
+    """`transform@severity`, or the transform's name alone at severity 0 (`clean`, `imagenet-r`, `clean@r-classes`)."""
+    return str(transform) if int(severity) == 0 else f"{transform}@{int(severity)}"
+
+
+def parse_condition_key(key: str) -> tuple[str, int]:
+    """(transform, severity) of a condition key: `rotate@3` -> (rotate, 3); `clean@r-classes` -> itself at 0."""
+    name, at, number = key.rpartition("@")
+    return (name, int(number)) if at and number.isdigit() else (key, 0)
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,11 @@ class Condition:
     @property
     def is_clean(self) -> bool:
         return self.transform == CLEAN_NAME
+
+    @property
+    def is_plain(self) -> bool:
+        """Photos as they are, no transform: clean, a natural-shift dataset or a clean counterpart."""
+        return self.severity == 0
 
     @property
     def key(self) -> str:

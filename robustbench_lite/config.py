@@ -32,6 +32,7 @@ class RunConfig:
     limit: int | None = None
     classes: str | None = None
     restrict_logits: bool = False
+    shifts: list[str] = field(default_factory=list)  # NAME or NAME=DIR: natural-shift datasets, one condition each
     labels: str | None = None  # real: ImageNet ReaL (timm's bundled), or a JSON file of the same form
     protocol: str = "imagenet"  # or sixteen-class: only photos of model-vs-human's 16 categories
     corruption_protocol: str = "native"  # or imagenet-c: the released dataset's recipe, JPEG 85 at 224 px
@@ -106,6 +107,12 @@ def normalise_options(values: dict[str, Any], origin: str = "options") -> dict[s
         elif key in PATH_LISTS:
             value = [value] if isinstance(value, (str, Path)) else list(value or [])
             value = [str(v) for v in value]
+        elif key == "shifts":
+            from .shifts import parse_shift_specs
+
+            if value is not None and not isinstance(value, (str, list, tuple)):
+                raise UserError(f"{_name(key, origin)} must be text or a list, not {value!r}")
+            value = parse_shift_specs(value, _name(key, origin))
         elif key == "batch_size":
             if isinstance(value, bool) or not isinstance(value, (int, str)):
                 raise UserError(f"{_name(key, origin)} must be a number or 'auto', not {value!r}")
@@ -160,4 +167,9 @@ def _relative_to(base: Path, options: dict[str, Any]) -> dict[str, Any]:
     for key in PATH_LISTS:
         if key in options:
             options[key] = [resolve(p) for p in options[key]]
+    if options.get("shifts"):
+        from .shifts import split_spec
+
+        options["shifts"] = [spec if split_spec(spec)[1] is None else f"{split_spec(spec)[0]}={resolve(split_spec(spec)[1])}"
+                             for spec in options["shifts"]]
     return options

@@ -20,7 +20,7 @@ from .errors import UserError
 from .evaluate import BlockEvaluator, ModelGroup, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
 from .models import LoadedModel, load_models
-from .plan import (Plan, batch_size_of, blocks_of, default_workers, ensure_writable, idle_rank_warning, pending_work, plan_run,
+from .plan import (PhotoSet, Plan, batch_size_of, blocks_of, default_workers, ensure_writable, idle_rank_warning, pending_work, plan_run,
                    release_work, relevant_chunks)
 from .records import record_schema
 from .store import ChunkStore, cells_of
@@ -63,7 +63,7 @@ def ignore_interrupts(worker_id: int) -> None:
 
 
 def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> list[dict]:
-    """Evaluate every pending cell on this rank's blocks; returns the failed cells.
+    """Evaluate every pending cell on this rank's blocks of every photo set; returns the failed cells.
 
     Undecodable photos are recorded per block in the chunk store (read back by `finalize`).
     """
@@ -74,17 +74,21 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     chunks = store.chunks()
     if store.set_aside:
         echo(f"set aside {len(store.set_aside)} unreadable chunk(s) as *.unreadable in {store.dir}; their cells run again")
-    blocks = blocks_of(plan.samples, config.chunk_size)
-    mine = [b for b in range(len(blocks)) if b % dist.world_size() == dist.rank()]
     idle = idle_rank_warning(len(plan.samples), config.chunk_size, dist.world_size(), dist.rank())
     if idle:
         echo(idle)
     groups = group_models(models)
-    work = pending_work(groups, mine, plan.conditions, cells_of(chunks))
-    total = sum(len(blocks[b]) * len(names) for _, b, p in work for names in p.values())
-    present = len(relevant_chunks(chunks, mine, plan.conditions, [m.name for m in models]))
+    done, names = cells_of(chunks), [m.name for m in models]
+    passes = []  # (photo set, its blocks, its pending work on this rank's blocks)
+    present = 0
+    for photos in plan.photo_sets:
+        blocks = blocks_of(photos.samples, config.chunk_size)
+        mine = [b for b in range(len(blocks)) if b % dist.world_size() == dist.rank()]
+        passes.append((photos, blocks, pending_work(groups, mine, photos.conditions, done)))
+        present += len(relevant_chunks(chunks, mine, photos.conditions, names))
+    total = sum(len(blocks[b]) * len(n) for _, blocks, work in passes for _, b, p in work for n in p.values())
     if present:
-        needed = present + sum(len(p) for _, _, p in work)  # each pending (group, block, condition) writes one chunk
+        needed = present + sum(len(p) for _, _, work in passes for _, _, p in work)  # a chunk per (group, block, condition)
         echo(f"resuming: {present} of {needed} chunks already done")
     failed: dict = {}
     workers = config.workers if config.workers is not None else default_workers(plan.device)
@@ -93,30 +97,36 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
     batch_size = batch_size_of(config, plan.device)
     with bar, torch.inference_mode():
         for group in groups:
-            todo = [(b, {c: n for c, n in p.items() if c.transform not in plan.release}) for g, b, p in work if g is group]
-            todo = [(b, p) for b, p in todo if p]
-            if not todo:
-                continue
-            evaluator = BlockEvaluator(plan, group, store, timer, bar, batch_size)
-            _run_pass(plan, todo, group.geometry, evaluator, blocks, workers)
-            failed.update(evaluator.failed)
-            plan.batch_sizes[group.geometry.key] = evaluator.batch_size
+            evaluator = None  # one per group: its batch size is probed once for every photo set
+            for photos, blocks, work in passes:
+                todo = [(b, {c: n for c, n in p.items() if c.transform not in plan.release}) for g, b, p in work if g is group]
+                todo = [(b, p) for b, p in todo if p]
+                if not todo:
+                    continue
+                evaluator = evaluator or BlockEvaluator(plan, group, store, timer, bar, batch_size)
+                _run_pass(plan, photos, todo, group.geometry, evaluator, blocks, workers)
+            if evaluator is not None:
+                failed.update(evaluator.failed)
+                plan.batch_sizes[group.geometry.key] = evaluator.batch_size
+        photos, blocks, work = passes[0]  # the run's own data: the only set with transforms
         if plan.release:  # the imagenet-c protocol: one decode and one corruption per photo for every model
             release = release_work(work, plan.release)
             if release:
                 evaluator = BlockEvaluator(plan, ModelGroup(RELEASE_GEOMETRY, models), store, timer, bar, batch_size,
                                            release=True)
-                _run_pass(plan, release, RELEASE_GEOMETRY, evaluator, blocks, workers)
+                _run_pass(plan, photos, release, RELEASE_GEOMETRY, evaluator, blocks, workers)
                 failed.update(evaluator.failed)
                 plan.batch_sizes[f"release-{RELEASE_GEOMETRY.key}"] = evaluator.batch_size
     return [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
 
 
-def _run_pass(plan: Plan, todo: list, geometry, evaluator: BlockEvaluator, blocks: list[list[int]], workers: int) -> None:
-    """Decode the pending blocks at `geometry` and evaluate their pending (condition, model) cells."""
+def _run_pass(plan: Plan, photos: PhotoSet, todo: list, geometry, evaluator: BlockEvaluator, blocks: list[list[int]],
+              workers: int) -> None:
+    """Decode the pending blocks of a photo set at `geometry` and evaluate their pending (condition, model) cells."""
     store, bar, timer, config = evaluator.store, evaluator.progress, evaluator.timer, plan.config
+    samples_of = photos.samples
     loader = torch.utils.data.DataLoader(
-        DecodeDataset(plan.samples, geometry),
+        DecodeDataset(samples_of, geometry),
         batch_sampler=[blocks[b] for b, _ in todo],
         collate_fn=collate_decoded,
         num_workers=workers,
@@ -131,14 +141,14 @@ def _run_pass(plan: Plan, todo: list, geometry, evaluator: BlockEvaluator, block
             indices, pixels, bad = next(stream)
             pixels = pixels.to(plan.device, non_blocking=True)
         if bad:
-            reasons = [{"path": plan.samples[i].id, "reason": r} for i, r in bad]
-            store.write_skipped(b, reasons)
+            reasons = [{"path": samples_of[i].id, "reason": r} for i, r in bad]
+            store.write_skipped(b, reasons, part=photos.tag)
             if config.strict:
                 raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
             bar.update(len(bad) * sum(len(n) for n in pending.values()))
-        samples = [plan.samples[i] for i in indices.tolist()]
+        samples = [samples_of[i] for i in indices.tolist()]
         if samples:
-            evaluator.run_block(b, samples, pixels, pending)
+            evaluator.run_block(b, samples, pixels, pending, photos.logit_classes)
         else:  # every photo of the block undecodable: mark its cells done, with no rows
             for c, names in pending.items():
                 store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
@@ -184,7 +194,9 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
         except BaseException:
             restore_sigterm()
             raise
-    echo(f"{len(plan.samples)} photos x {len(plan.conditions)} conditions x {len(models)} models on {plan.device} -> {plan.run_dir}")
+    shifts = "".join(f" + {len(p.samples)} photos of {p.tag}" for p in plan.photo_sets[1:])
+    echo(f"{len(plan.samples)} photos x {len(plan.conditions)} conditions{shifts} x {len(models)} models on {plan.device} "
+         f"-> {plan.run_dir}")
     try:
         failed = execute(plan, models, timer, echo)
     except KeyboardInterrupt:

@@ -38,6 +38,15 @@ def seconds_per_image(model: torch.nn.Module, size: tuple[int, int], device: tor
     return best / batch
 
 
+def _shift_line(shift, counts: dict[str, int]) -> str:
+    """What a shift dataset adds: its photos, and for ImageNet-R/A their classes and clean counterpart."""
+    line = f"  shift {shift.name}: {len(shift.samples)} photos from {shift.root}"
+    if shift.classes is not None:
+        line += (f", scored on its {len(shift.classes)} classes beside {shift.counterpart} "
+                 f"({counts.get(shift.counterpart, 0)} photos of --data)")
+    return line
+
+
 def describe_plan(plan, echo: Callable[[str], None] | None = None, startup_seconds: float = 0.0) -> str:
     """Photos x conditions x models, the forward passes that makes, and how long that should take."""
     import timm
@@ -48,10 +57,14 @@ def describe_plan(plan, echo: Callable[[str], None] | None = None, startup_secon
     echo = echo or (lambda msg: None)
     n, c, m = len(plan.samples), len(plan.conditions), len(plan.model_entries)
     batch = batch_size_of(plan.config, plan.device) or 64
+    sets = plan.photo_sets
+    cells = sum(len(p.samples) * len(p.conditions) for p in sets)  # photos x conditions over every photo set
+    extra = "".join(f" + {len(p.samples)} photos of {p.tag}" for p in sets[1:])
     lines = [
-        f"dry run: {n} photos x {c} conditions x {m} models = {n * c * m:,} forward passes on {plan.device}",
+        f"dry run: {n} photos x {c} conditions{extra} x {m} models = {cells * m:,} forward passes on {plan.device}",
         f"  data: {plan.dataset_info['root']} ({plan.dataset_info['n_classes']} classes)",
         f"  conditions: {', '.join(cond.key for cond in plan.conditions)}",
+        *(_shift_line(shift, {p.tag: len(p.samples) for p in sets}) for shift in plan.shifts),
         f"  output: {plan.run_dir}",
     ]
     forward, build, timed = 0.0, 0.0, {}
@@ -72,8 +85,8 @@ def describe_plan(plan, echo: Callable[[str], None] | None = None, startup_secon
             timed[key] = seconds_per_image(model, size, plan.device, batch, plan.config.precision)
             del model
         per_image = timed[key]
-        forward += per_image * n * c
-        lines.append(f"  {entry.name}: {1 / per_image:,.0f} images/s at batch {batch} -> {per_image * n * c / 60:.1f} min")
+        forward += per_image * cells
+        lines.append(f"  {entry.name}: {1 / per_image:,.0f} images/s at batch {batch} -> {per_image * cells / 60:.1f} min")
     report = (REPORT_SECONDS + REPORT_SECONDS_PER_CELL * c * m) if plan.config.report else 0.0
     startup = startup_seconds + build  # imports and planning so far, plus building each network once
     total = forward + startup + report

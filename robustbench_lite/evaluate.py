@@ -144,15 +144,21 @@ class BlockEvaluator:
         self.spec_by_name = {s.name: s for s in plan.transforms}
         self.release = release  # blocks decoded at RELEASE_GEOMETRY for the imagenet-c corruption protocol
         self.failed: dict[tuple[str, int, str], str] = {}
-        self.class_mask = None
-        if self.config.restrict_logits:
+        self._masks: dict[frozenset[int], torch.Tensor] = {}
+
+    def class_mask(self, classes: frozenset[int] | None) -> torch.Tensor | None:
+        """The logits a photo set is scored on, as a boolean mask on the device (None: all 1,000)."""
+        if classes is None:
+            return None
+        if classes not in self._masks:
             mask = torch.zeros(1000, dtype=torch.bool, device=self.device)
-            mask[sorted({s.label for s in plan.samples if s.label >= 0})] = True
-            self.class_mask = mask
+            mask[sorted(classes)] = True
+            self._masks[classes] = mask
+        return self._masks[classes]
 
     def transform(self, x: torch.Tensor, condition: Condition, ids: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor | None]:
         """The transformed batch and its on-device value summary (None for clean)."""
-        if condition.is_clean:
+        if condition.is_plain:  # clean, a shift dataset's photos, a counterpart: as they are
             return x, None
         if self.release:
             return release_protocol(x, condition, ids, self.config.seed)
@@ -165,11 +171,14 @@ class BlockEvaluator:
         with autocast(self.device, self.config.precision):
             return model.module(z)
 
-    def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]]) -> None:
+    def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]],
+                  classes: frozenset[int] | None = None) -> None:
         """Evaluate every pending condition x model on one decoded block, one chunk per condition.
 
-        Results stay on the device until the chunk is complete: one synchronisation per chunk.
+        `classes` restricts the logits scored (the photo set's rule). Results stay on the device until
+        the chunk is complete: one synchronisation per chunk.
         """
+        class_mask = self.class_mask(classes)
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
         labels = torch.from_numpy(labels_host).to(self.device)
@@ -189,7 +198,7 @@ class BlockEvaluator:
                             x, summary = self.transform(pixels[start:stop].float().div_(255.0), condition, ids[start:stop])
                         with self.timer("forward"):
                             x = x.contiguous(memory_format=torch.channels_last)  # once for every model of the group
-                            batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], self.class_mask,
+                            batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], class_mask,
                                                    self.config.save_logits) for n in names]
                     except torch.cuda.OutOfMemoryError:
                         if self.batch_size == 1:

@@ -61,7 +61,7 @@ def humans_text(result: Analysis) -> list[str]:
         for model in result.data.models:
             key = (model, row.transform, int(row.severity))
             if key in summary.index and summary.loc[key, "mean_confidence"] - summary.loc[key, "top1"] > 20:
-                gaps.append(f"{model} on {row.transform}@{row.severity} ({summary.loc[key, 'top1']:.0f} % right, "
+                gaps.append(f"{model} on {condition_key(row.transform, row.severity)} ({summary.loc[key, 'top1']:.0f} % right, "
                             f"{summary.loc[key, 'mean_confidence']:.0f} % confident; humans {100 * row.human_accuracy:.0f} %)")
     if gaps:
         text.append("Humans know when they are in trouble; these models do not: " + "; ".join(gaps[:8]) +

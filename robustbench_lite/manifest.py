@@ -55,6 +55,7 @@ def build_manifest(plan, models) -> dict:
             "version": spec.version if spec else "",
             "source": spec.source if spec else "",
         })
+    conditions += [{**row, "version": "", "source": ""} for row in plan.shift_conditions()]
     return {
         "tool": "robustbench-lite",
         "version": __version__,
@@ -69,6 +70,7 @@ def build_manifest(plan, models) -> dict:
         "models": {m.name: m.describe() for m in models},
         "transforms": {s.name: s.as_dict() for s in plan.transforms},
         "conditions": conditions,
+        "shifts": {s.name: s.describe() for s in plan.shifts},
         "skipped": [],
         "failed": [],
     }
@@ -118,6 +120,12 @@ def comparable(old: dict, new: dict, same_store: bool = True) -> list[str]:
     old_print, new_print = old.get("dataset", {}).get("fingerprint"), new.get("dataset", {}).get("fingerprint")
     if old_print != new_print:
         diffs.append(f"dataset fingerprint: {old_print} -> {new_print} (other photos, --limit or --classes)")
+    old_shifts, new_shifts = old.get("shifts") or {}, new.get("shifts") or {}
+    for name in sorted(set(old_shifts) & set(new_shifts)):  # a shift only one run has is an addition
+        for field in ("fingerprint", "classes"):
+            if old_shifts[name].get(field) != new_shifts[name].get(field):
+                diffs.append(f"shift {name}: {field} {old_shifts[name].get(field)} -> {new_shifts[name].get(field)} "
+                             "(other photos, --limit or --classes)")
     if same_store and old.get("chunk_size") != new.get("chunk_size"):
         diffs.append(f"chunk_size: {old.get('chunk_size')} -> {new.get('chunk_size')}")
     old_models, new_models = old.get("models", {}), new.get("models", {})
@@ -174,15 +182,23 @@ def check_resumable(run_dir: Path, manifest: dict, force: bool, echo: Callable[[
     known = {(c["transform"], c["severity"]) for c in manifest["conditions"]}
     earlier = [c for c in old.get("conditions", []) if (c["transform"], c["severity"]) not in known]
     manifest["conditions"].extend(earlier)
-    if earlier:  # the run now holds more than this command's --transforms: record every condition, so it reproduces
+    earlier_shifts = {name: entry for name, entry in (old.get("shifts") or {}).items() if name not in manifest["shifts"]}
+    if earlier_shifts:  # their records stay in the folder: keep them described, and reproduced by the config
+        manifest["shifts"].update(earlier_shifts)
+        kept = [s for s in old.get("config", {}).get("shifts") or [] if s.partition("=")[0] in earlier_shifts]
+        manifest["config"]["shifts"] = [*manifest["config"].get("shifts", []), *kept]
+    # the run now holds more transforms than this command's --transforms: record every condition, so it reproduces
+    if any(int(c["severity"]) >= 1 for c in earlier):
         manifest["config"]["transforms"] = conditions_text(manifest["conditions"])
         manifest["config"]["severities"] = None
     manifest["started"] = old.get("started", manifest.get("started"))
 
 
 def conditions_text(conditions: Sequence[dict]) -> str:
-    """`--transforms` text selecting exactly these conditions: NAME@S each (single-level adapters by name)."""
+    """`--transforms` text selecting exactly these conditions: NAME@S each (single-level adapters by name);
+    clean and the shifts' conditions (severity 0) come from elsewhere (`--shifts`)."""
     from .adapters import is_adapter_spec
 
     return ",".join(c["transform"] if is_adapter_spec(c["transform"]) else f"{c['transform']}@{c['severity']}"
-                    for c in conditions if c["transform"] != "clean") or "none"
+                    for c in conditions if int(c["severity"]) >= 1) or "none"  # clean and shifts (severity 0) are not
+

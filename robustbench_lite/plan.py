@@ -9,7 +9,7 @@ from typing import Callable, Sequence
 
 import torch
 
-from .conditions import Condition, build_conditions, parse_severities
+from .conditions import SHIFT_FAMILY, Condition, build_conditions, parse_severities
 from .config import RunConfig
 from .data import Sample, open_dataset, select_samples
 from .distributed import local_rank
@@ -20,10 +20,25 @@ from .models import ModelEntry, parse_resolutions, resolve_models
 from .mvh_stimuli import experiment_of
 from .registry import TransformSpec
 from .selection import pinned_severities, select_transforms
+from .shifts import Shift, absolute_spec, counterpart_samples, open_shift, parse_shift_specs
 from .sixteen_class import MEMBERS
 
 PROTOCOLS = ("imagenet", "sixteen-class")
 CORRUPTION_PROTOCOLS = ("native", "imagenet-c")
+
+
+@dataclass
+class PhotoSet:
+    """Photos run under some conditions with one class rule: the run's data, a shift dataset or a counterpart.
+
+    Each set has its own blocks (numbered from 0); its conditions are its own, so its chunks never
+    collide with another set's. `tag` names its files of undecodable photos ("" for the run's data).
+    """
+
+    tag: str
+    samples: list[Sample]
+    conditions: list[Condition]
+    logit_classes: frozenset[int] | None = None  # logits restricted to these classes (None: all 1,000)
 
 
 @dataclass
@@ -41,6 +56,34 @@ class Plan:
     model_entries: list[ModelEntry]
     release: set[str] = field(default_factory=set)  # corruptions run by the imagenet-c protocol's recipe
     batch_sizes: dict[str, int] = field(default_factory=dict)  # per geometry, as run (after any back-off)
+    shifts: list[Shift] = field(default_factory=list)  # --shifts: natural-shift datasets, a condition each
+
+    @property
+    def photo_sets(self) -> list[PhotoSet]:
+        """The run's data under its conditions, then each shift and each 200-class counterpart."""
+        restricted = frozenset(s.label for s in self.samples if s.label >= 0) if self.config.restrict_logits else None
+        sets = [PhotoSet("", self.samples, self.conditions, restricted)]
+        for shift in self.shifts:
+            own = frozenset(s.label for s in shift.samples) if self.config.restrict_logits else None
+            sets.append(PhotoSet(shift.name, shift.samples, [Condition(shift.name, 0, 0.0)], shift.classes or own))
+        for shift in self.shifts:
+            if shift.classes is not None:
+                sets.append(PhotoSet(shift.counterpart, counterpart_samples(self.samples, shift.classes),
+                                     [Condition(shift.counterpart, 0, 0.0)], shift.classes))
+        return sets
+
+    def shift_conditions(self) -> list[dict]:
+        """The manifest's conditions of the shifts and their counterparts (after the run's own)."""
+        rows = [{"transform": s.name, "family": SHIFT_FAMILY, "severity": 0, "level": 0.0,
+                 "description": f"the photos of {s.name} as they are"
+                                + (f", scored on its {len(s.classes)} classes" if s.classes else ""),
+                 "params": {"root": str(s.root), "classes": len(s.classes) if s.classes else 1000}}
+                for s in self.shifts]
+        rows += [{"transform": s.counterpart, "family": "clean", "severity": 0, "level": 0.0,
+                  "description": f"the run's photos of {s.name}'s {len(s.classes)} classes, scored on those classes",
+                  "params": {"shift": s.name, "classes": len(s.classes)}}
+                 for s in self.shifts if s.classes is not None]
+        return rows
 
 
 def resolve_device(text: str) -> torch.device:
@@ -132,6 +175,12 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
                      plugin=[str(Path(p).expanduser().resolve()) for p in config.plugin],
                      plugin_dir=[str(Path(p).expanduser().resolve()) for p in config.plugin_dir])  # the manifest reproduces
     samples = select_samples(dataset, config.limit, classes)
+    config = replace(config, shifts=[absolute_spec(spec) for spec in parse_shift_specs(config.shifts)])  # absolute
+    shifts = [open_shift(spec, config.limit, classes) for spec in config.shifts]
+    for shift in shifts:
+        if shift.classes is not None and not counterpart_samples(samples, shift.classes):
+            echo(f"warning: no photo of --data is in {shift.name}'s {len(shift.classes)} classes: "
+                 f"{shift.counterpart} has no rows to compare {shift.name} with")
     run_dir = Path(config.out) if config.out else default_run_dir()
     info = {
         "root": str(dataset.root),
@@ -142,7 +191,9 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         "val_structure": has_val_structure(dataset.samples),
     }
     release = {s.name for s in specs if s.family == "corruptions"} if config.corruption_protocol == "imagenet-c" else set()
-    return Plan(config, device, run_dir, samples, info, dataset.ignored, specs, conditions, entries, release=release)
+    ignored = [*dataset.ignored, *(item for shift in shifts for item in shift.ignored)]
+    return Plan(config, device, run_dir, samples, info, ignored, specs, conditions, entries, release=release,
+                shifts=shifts)
 
 
 def has_val_structure(samples: Sequence[Sample]) -> bool:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .analysis import Analysis
+from .conditions import parse_condition_key
 from .drawing import (AccuracyAxis, draw_line, draw_models, draw_reference, model_colours, panel_grid, panel_title,
                       plain, table_unit, wilson_bounds)
 from .fit import unscale_accuracy
@@ -107,7 +108,8 @@ def published_panels(result: Analysis) -> pd.DataFrame:
     table = result.published
     table = table.loc[~table["condition"].isin(result.shift_names)] if len(table) else table
     if len(table) > MAX_PUBLISHED_PANELS:
-        groups = table.groupby(table["condition"].str.split("@").str[0], sort=False).indices.values()
+        transform = [parse_condition_key(key)[0] for key in table["condition"]]  # clean@r-classes is one name
+        groups = table.groupby(transform, sort=False).indices.values()
         table = table.iloc[[index[len(index) // 2] for index in groups]]
     return table.head(MAX_PUBLISHED_PANELS)
 

@@ -32,6 +32,7 @@ import pandas as pd
 from scipy import special, stats
 
 from robustbench_lite.errors import UserError
+from robustbench_lite.conditions import counterpart_of, is_counterpart  # noqa: F401  (one mapping, in conditions)
 
 POPULATION = "testbed"
 PROTOCOLS = ("native", "imagenet-c")
@@ -77,9 +78,6 @@ IMAGENET_A_SPLIT = 91.86  # percent: resnet50 on val restricted to the 200 A cla
 RUN_SHIFTS = {**{name: name for name in NATURAL_SHIFTS if name != "objectnet"},
               "imagenetv2-top-images": "imagenetv2-topimages", "imagenet-a": "imagenet-a"}
 REFERENCE_ONLY_SHIFTS = ("objectnet",)
-# The clean counterpart of a shift whose line's x axis is val on its own classes (the run scores those
-# val photos the same way); every other shift's counterpart is `clean`.
-SHIFT_COUNTERPARTS = {"imagenet-r": "clean@r-classes", "imagenet-a": "clean@a-classes"}
 
 
 def testbed_shift(transform: str) -> str | None:
@@ -94,12 +92,7 @@ def is_natural_shift(transform: str) -> bool:
 
 def counterpart(transform: str) -> str:
     """The clean condition a shift's accuracy is compared with (x axis, drop): `clean` unless noted."""
-    return SHIFT_COUNTERPARTS.get(RUN_SHIFTS.get(transform, transform), "clean")
-
-
-def is_counterpart(transform: str) -> bool:
-    """Whether a transform is a shift's clean counterpart other than `clean` (e.g. `clean@r-classes`)."""
-    return transform in SHIFT_COUNTERPARTS.values()
+    return counterpart_of(RUN_SHIFTS.get(transform, transform))
 
 
 @dataclass(frozen=True)

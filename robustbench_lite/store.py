@@ -129,14 +129,17 @@ class ChunkStore:
         atomic_write_bytes(path, sink.getvalue().to_pybytes())
         return path
 
-    def write_skipped(self, block: int, skipped: list[dict]) -> None:
-        atomic_write_json(self.dir / f"b{block:06d}-skipped.json", skipped)
+    def write_skipped(self, block: int, skipped: list[dict], part: str = "") -> None:
+        """Record a block's undecodable photos; `part` names a photo set with blocks of its own (a shift)."""
+        atomic_write_json(self.dir / f"b{block:06d}{'-' + _slug(part) if part else ''}-skipped.json", skipped)
 
     def skipped(self) -> list[dict]:
-        found: list[dict] = []
+        """Every undecodable photo, once (a val photo in a counterpart's blocks too is listed once)."""
+        found: dict[str, dict] = {}
         for path in sorted(self.dir.glob("b*-skipped.json")):
-            found.extend(json.loads(path.read_text()))
-        return found
+            for item in json.loads(path.read_text()):
+                found.setdefault(json.dumps(item, sort_keys=True), item)
+        return list(found.values())
 
     def merge(self, out_path: Path, with_logits: bool, exclude: Iterable[tuple[str, int, str]] = ()) -> int:
         """Stream every chunk into one records.parquet (memory stays flat); returns the row count.
