@@ -168,12 +168,14 @@ class BlockEvaluator:
     def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]]) -> None:
         """Evaluate every pending condition x model on one decoded block, one chunk per condition.
 
-        Results stay on the device until the chunk is complete: one synchronisation per chunk.
+        Results stay on the device until the chunk is complete; its copy to the host starts then and
+        is written once the next condition is queued, so the device never waits for the records.
         """
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
         labels = torch.from_numpy(labels_host).to(self.device)
         models = {m.name: m for m in self.group.models}
+        queued = None
         for condition, model_names in pending.items():
             names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
             if not names:
@@ -203,24 +205,64 @@ class BlockEvaluator:
                         outputs[n].append(out)
                     self.progress.update((stop - start) * len(names))
                     start = stop
-                with self.timer("records"):
-                    self._write_chunk(block, condition, names, ids, labels_host, outputs, summaries)
             except ConditionFailed as exc:
-                for n in names:
-                    self.failed[(condition.transform, condition.severity, n)] = str(exc)
+                self._fail(condition, names, str(exc))
                 self.progress.update((len(ids) - start) * len(names))
-
-    def _write_chunk(self, block, condition, names, ids, labels_host, outputs, summaries) -> None:
-        check_values(summaries, condition.transform)
-        tables = []
-        for n in names:
-            host = to_host(outputs[n])
-            if host.pop("nonfinite").any():
-                self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
                 continue
-            tables.append(records_table(n, condition, ids, labels_host, host))
-        if tables:
-            self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+            if queued is not None:
+                self._write_chunk(*queued)
+            queued = (block, condition, names, ids, labels_host, start_host_copy(outputs, summaries, self.device))
+        if queued is not None:
+            self._write_chunk(*queued)
+
+    def _fail(self, condition: Condition, names: Sequence[str], error: str) -> None:
+        for n in names:
+            self.failed[(condition.transform, condition.severity, n)] = error
+
+    def _write_chunk(self, block, condition, names, ids, labels_host, copy: "HostCopy") -> None:
+        with self.timer("records"):
+            outputs, summaries = copy.wait()
+            try:
+                check_values(summaries, condition.transform)
+            except ConditionFailed as exc:
+                self._fail(condition, names, str(exc))
+                return
+            tables = []
+            for n in names:
+                host = to_host(outputs[n])
+                if host.pop("nonfinite").any():
+                    self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
+                    continue
+                tables.append(records_table(n, condition, ids, labels_host, host))
+            if tables:
+                self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+
+
+class HostCopy:
+    """A chunk's outputs and value summaries on their way to the host (pinned, asynchronous on CUDA)."""
+
+    def __init__(self, outputs: dict[str, list[dict]], summaries: list[torch.Tensor], event=None):
+        self.outputs, self.summaries, self.event = outputs, summaries, event
+
+    def wait(self) -> tuple[dict[str, list[dict]], list[torch.Tensor]]:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.outputs, self.summaries
+
+
+def start_host_copy(outputs: dict[str, list[dict]], summaries: list[torch.Tensor], device: torch.device) -> HostCopy:
+    """On CUDA, one non-blocking copy per column into pinned memory, ordered before later work; else as is."""
+    if device.type != "cuda":
+        return HostCopy(outputs, summaries)
+
+    def pinned(t: torch.Tensor) -> torch.Tensor:
+        return torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+
+    host = {n: [{k: pinned(torch.cat([p[k] for p in parts])) for k in parts[0]}] for n, parts in outputs.items()}
+    values = [pinned(torch.stack(summaries))] if summaries else []
+    event = torch.cuda.Event()
+    event.record()
+    return HostCopy(host, list(values[0].unbind(0)) if values else [], event)
 
 
 def probe_batch_size(group: ModelGroup, device: torch.device, precision: str, start: int = 256) -> int:
