@@ -152,8 +152,11 @@ def apply_geometry(image: torch.Tensor, ops: list) -> torch.Tensor:
 
 def _decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.Tensor | None]:
     """Batched decode; when the batch is refused, file by file (None for each file the decoder refuses)."""
-    from torchvision.io import ImageReadMode, decode_jpeg
+    import warnings
 
+    with warnings.catch_warnings():  # torchvision 0.29 deprecates its image codecs for TorchCodec's
+        warnings.simplefilter("ignore", DeprecationWarning)
+        from torchvision.io import ImageReadMode, decode_jpeg
     if not data:
         return []
     target = device if device.type == "cuda" else "cpu"
