@@ -18,32 +18,41 @@ Finish = Callable[[object], tuple]  # a loader batch -> (indices, pixels on the 
 _END = object()
 
 
+def _put(out: queue.Queue, item, stop: threading.Event) -> bool:
+    """Queue `item` unless the consumer has stopped; False when it has."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=0.1)
+            return True
+        except queue.Full:
+            continue
+    return False
+
+
 def _feed(source: Iterable, finish: Finish, device: torch.device, out: queue.Queue, stop: threading.Event) -> None:
-    """Feeder thread: finish each block on a side stream and queue it with its ready event."""
+    """Feeder thread: finish each block (on a side stream on CUDA) and queue it with its ready event."""
     try:
-        side = torch.cuda.Stream(device)
-        with torch.cuda.device(device):
-            for batch in source:
-                with torch.cuda.stream(side):
+        cuda = device.type == "cuda"
+        side = torch.cuda.Stream(device) if cuda else None
+        for batch in source:
+            if cuda:
+                with torch.cuda.device(device), torch.cuda.stream(side):
                     result = finish(batch)
                     event = torch.cuda.Event()
                     event.record(side)
-                while not stop.is_set():
-                    try:
-                        out.put((result, event), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-        out.put((_END, None))
+            else:
+                result, event = finish(batch), None
+            if not _put(out, (result, event), stop):
+                return
+        _put(out, (_END, None), stop)
     except BaseException as exc:  # raised again in the consumer, where it is one photo's or the run's problem
-        out.put((exc, None))
+        _put(out, (exc, None), stop)
 
 
-def prefetch_blocks(source: Iterable, finish: Finish, device: torch.device, depth: int = 2) -> Iterator[tuple]:
-    """Yield `finish(batch)` for each loader batch; on CUDA up to `depth` blocks ahead, on a side stream."""
-    if device.type != "cuda":
+def prefetch_blocks(source: Iterable, finish: Finish, device: torch.device, depth: int = 2,
+                    threaded: bool | None = None) -> Iterator[tuple]:
+    """Yield `finish(batch)` for each loader batch; threaded (default: on CUDA) up to `depth` blocks ahead."""
+    if not (device.type == "cuda" if threaded is None else threaded):
         for batch in source:
             yield finish(batch)
         return
@@ -59,11 +68,12 @@ def prefetch_blocks(source: Iterable, finish: Finish, device: torch.device, dept
                 return
             if isinstance(result, BaseException):
                 raise result
-            stream = torch.cuda.current_stream(device)
-            stream.wait_event(event)
-            for t in result:
-                if isinstance(t, torch.Tensor) and t.is_cuda:
-                    t.record_stream(stream)  # made on the side stream, used on this one
+            if event is not None:
+                stream = torch.cuda.current_stream(device)
+                stream.wait_event(event)
+                for t in result:
+                    if isinstance(t, torch.Tensor) and t.is_cuda:
+                        t.record_stream(stream)  # made on the side stream, used on this one
             yield result
     finally:
         stop.set()

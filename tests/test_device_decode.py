@@ -145,3 +145,27 @@ def test_a_run_with_device_decode(shared_sample, tmp_path):
         records = pd.read_parquet(out / "records.parquet").sort_values(["transform", "image_id"])
         tops[mode] = records["top5"].map(lambda t: t[0]).to_numpy()
     assert (tops["cpu"] == tops["device"]).mean() >= 0.95
+
+
+def test_threaded_prefetch_keeps_order_stops_and_passes_errors():
+    import threading
+
+    from robustbench_lite.prefetch import prefetch_blocks
+
+    blocks = list(prefetch_blocks(iter(range(6)), lambda b: (b, b * b), CPU, threaded=True))
+    assert blocks == [(b, b * b) for b in range(6)]
+    stream = prefetch_blocks(iter(range(100)), lambda b: (b,), CPU, depth=2, threaded=True)
+    assert next(stream) == (0,)
+    stream.close()  # a pass cut short: the feeder stops instead of filling the queue forever
+
+    def bad(b):
+        if b == 2:
+            raise ValueError("photo 2")
+        return (b,)
+
+    got = []
+    with pytest.raises(ValueError, match="photo 2"):
+        for item in prefetch_blocks(iter(range(5)), bad, CPU, threaded=True):
+            got.append(item)
+    assert got == [(0,), (1,)]
+    assert not [t for t in threading.enumerate() if t.name == "robustbench-lite-prefetch" and t.is_alive()]
