@@ -75,19 +75,19 @@ def _hysteresis(strong: Tensor, weak: Tensor) -> Tensor:
     """
     step, dtype = (_pool_step, torch.float16) if strong.is_cuda else (_or_step, torch.bool)
     out = torch.zeros_like(strong)
-    active = torch.arange(strong.shape[0], device=strong.device)
+    active = torch.arange(strong.shape[0])  # on the host: one device sync per check, no more
     edges, weak = strong.to(dtype), weak.to(dtype)
     while active.numel():
         before = edges
         for _ in range(8):  # several steps per check: the check syncs a GPU
             edges = step(edges, weak)
-        changed = (edges != before).flatten(1).any(1)
+        changed = (edges != before).flatten(1).any(1).cpu()
         if bool(changed.all()):
             continue
-        done = ~changed
-        out[active[done]] = edges[done].bool()
-        keep = changed.nonzero().squeeze(1)
-        active, edges, weak = active[keep], edges[keep], weak[keep]
+        done, keep = (~changed).nonzero().squeeze(1), changed.nonzero().squeeze(1)
+        out[active[done].to(out.device)] = edges[done.to(edges.device)].bool()
+        keep_here = keep.to(edges.device)
+        active, edges, weak = active[keep], edges[keep_here], weak[keep_here]
     return out
 
 
