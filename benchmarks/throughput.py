@@ -5,12 +5,16 @@ Prints one JSON object. Modes:
   default      the real `run` path vs the bare model vs a naive per-condition ImageFolder pipeline
   --scale      clean-only runs on synthetic folders of 1,000 and 10,000 small JPEGs: time and peak RSS
   corruptions  photos/s of each ImageNet-C corruption, ours beside the imagecorruptions reference
+  --gpu        issue #15's measurement (benchmarks/gpu_bench.py): resnet50 x3 + lite0 x1 over clean + 15
+               ImageNet-C corruptions + the core families at severity 3, per-transform cost, the pre-rendered route
 
 Examples:
   python benchmarks/throughput.py                                   # CPU target: lite0, 200 photos
   python benchmarks/throughput.py --device cuda --precision bf16 --photos 1000 --repeat-photos 2
   python benchmarks/throughput.py --scale
   python benchmarks/throughput.py corruptions
+  python benchmarks/throughput.py --gpu --device cuda --precision bf16 --photos 5000 --agreement
+  python benchmarks/throughput.py --gpu --device cpu --photos 16 --repeats 1 --render-photos 8 --cost-batch 16
 """
 from __future__ import annotations
 
@@ -246,7 +250,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("mode", nargs="?", default="throughput", choices=["throughput", "corruptions"])
     parser.add_argument("--scale", action="store_true", help="Memory-flatness mode (synthetic 1k and 10k folders).")
-    parser.add_argument("--models", default="efficientnet_lite0")
+    parser.add_argument("--models", default=None, help="[default: efficientnet_lite0; with --gpu resnet50,lite0]")
     parser.add_argument("--transforms", default="family:greyscale,outlines,borders,distortions")
     parser.add_argument("--severities", default="3")
     parser.add_argument("--photos", type=int, default=200)
@@ -258,8 +262,22 @@ def main() -> None:
     parser.add_argument("--quick-naive", action="store_true", help="Time the naive pipeline once instead of --repeats times.")
     parser.add_argument("--skip-naive", action="store_true", help="Do not time the naive pipeline (its fields are NaN).")
     parser.add_argument("--scale-arch", default="mobilenetv3_small_050")
+    gpu = parser.add_argument_group("--gpu mode")
+    gpu.add_argument("--gpu", action="store_true", help="Issue #15's benchmark (see benchmarks/gpu_bench.py).")
+    gpu.add_argument("--decode", default="auto", choices=["cpu", "device", "auto"])
+    gpu.add_argument("--render-photos", type=int, default=500, help="Photos pre-rendered for the ImageNet-C route.")
+    gpu.add_argument("--cost-batch", type=int, default=256, help="Batch of the per-transform cost (at most the run's).")
+    gpu.add_argument("--cost-reps", type=int, default=3)
+    gpu.add_argument("--agreement", action="store_true", help="Also top-1 agreement CPU vs device runs (lite0).")
+    gpu.add_argument("--agree-photos", type=int, default=500)
     args = parser.parse_args()
-    if args.scale:
+    if args.models is None:
+        args.models = "resnet50,lite0" if args.gpu else "efficientnet_lite0"
+    if args.gpu:
+        from gpu_bench import main_gpu
+
+        result = main_gpu(args, SHARED)
+    elif args.scale:
         result = main_scale(args)
     elif args.mode == "corruptions":
         result = main_corruptions(args)

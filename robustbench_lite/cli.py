@@ -50,6 +50,7 @@ RUN_OPTIONS = [
     click.option("--out", type=click.Path(file_okay=False), help="Run folder; the same --out resumes an interrupted run.  [default: results/<timestamp>]"),
     click.option("--device", help="auto, cpu, cuda or cuda:N.  [default: auto = GPU when there is one]"),
     click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16"]), help="Autocast precision on CUDA (CPU runs fp32).  [default: fp32]"),
+    click.option("--decode", type=click.Choice(["cpu", "device", "auto"]), help="Where JPEGs are decoded: cpu (PIL, exactly timm's preprocessing), device (batched on the run's device, resized and cropped there; other files by the CPU path) or auto (device on CUDA, else cpu).  [default: auto]"),
     click.option("--batch-size", help="Photos per forward pass, or auto (largest that fits on GPU; 32 on CPU).  [default: auto]"),
     click.option("--workers", type=int, help="Decoding processes.  [default: 0 on a 2-core CPU, up to 8 with a GPU]"),
     click.option("--seed", type=int, help="Seed of the random transforms (never changes which photos run).  [default: 0]"),

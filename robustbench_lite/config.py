@@ -39,6 +39,7 @@ class RunConfig:
     out: str | None = None
     device: str = "auto"
     precision: str = "fp32"
+    decode: str = "auto"  # cpu (PIL, timm exact), device (batched decode_jpeg on the run device), auto: device on CUDA
     batch_size: str = "auto"
     workers: int | None = None
     seed: int = 0
@@ -67,7 +68,7 @@ LIST_TEXT = ("models", "resolutions", "transforms", "severities", "classes")  # 
 PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
-TEXT = ("data", "out", "device", "precision", "baseline", "protocol", "corruption_protocol", "labels")
+TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels")
 
 
 def _unknown_key(key: str, origin: str) -> UserError:

@@ -20,6 +20,8 @@ from .errors import UserError
 from .evaluate import BlockEvaluator, ModelGroup, group_models
 from .manifest import build_manifest, check_resumable, write_manifest
 from .models import LoadedModel, load_models
+from .device_decode import JpegBytesDataset, collate_raw, decode_block, resolve_decode
+from .prefetch import prefetch_blocks
 from .plan import (PhotoSet, Plan, batch_size_of, blocks_of, default_workers, ensure_writable, idle_rank_warning, pending_work, plan_run,
                    release_work, relevant_chunks)
 from .records import record_schema
@@ -122,36 +124,46 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
 
 def _run_pass(plan: Plan, photos: PhotoSet, todo: list, geometry, evaluator: BlockEvaluator, blocks: list[list[int]],
               workers: int) -> None:
-    """Decode the pending blocks of a photo set at `geometry` and evaluate their pending (condition, model) cells."""
+    """Decode the pending blocks of a photo set at `geometry` and evaluate their pending (condition, model) cells.
+
+    The next blocks are read, decoded and copied while this one computes (`prefetch_blocks`).
+    """
     store, bar, timer, config = evaluator.store, evaluator.progress, evaluator.timer, plan.config
     samples_of = photos.samples
+    on_device = resolve_decode(config.decode, plan.device) == "device"
     loader = torch.utils.data.DataLoader(
-        DecodeDataset(samples_of, geometry),
+        (JpegBytesDataset if on_device else DecodeDataset)(samples_of, geometry),
         batch_sampler=[blocks[b] for b, _ in todo],
-        collate_fn=collate_decoded,
+        collate_fn=collate_raw if on_device else collate_decoded,
         num_workers=workers,
         pin_memory=plan.device.type == "cuda",
         prefetch_factor=2 if workers else None,
         persistent_workers=False,
         worker_init_fn=ignore_interrupts,
     )
-    stream = iter(loader)
-    for b, pending in todo:
-        with timer("decode"):
-            indices, pixels, bad = next(stream)
-            pixels = pixels.to(plan.device, non_blocking=True)
-        if bad:
-            reasons = [{"path": samples_of[i].id, "reason": r} for i, r in bad]
-            store.write_skipped(b, reasons, part=photos.tag)
-            if config.strict:
-                raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
-            bar.update(len(bad) * sum(len(n) for n in pending.values()))
-        samples = [samples_of[i] for i in indices.tolist()]
-        if samples:
-            evaluator.run_block(b, samples, pixels, pending, photos.logit_classes)
-        else:  # every photo of the block undecodable: mark its cells done, with no rows
-            for c, names in pending.items():
-                store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
+    if on_device:
+        finish = lambda raw: decode_block(raw, samples_of, geometry, plan.device)
+    else:
+        finish = lambda batch: (batch[0], batch[1].to(plan.device, non_blocking=True), batch[2])
+    stream = prefetch_blocks(iter(loader), finish, plan.device)
+    try:
+        for b, pending in todo:
+            with timer("decode"):
+                indices, pixels, bad = next(stream)
+            if bad:
+                reasons = [{"path": samples_of[i].id, "reason": r} for i, r in bad]
+                store.write_skipped(b, reasons, part=photos.tag)
+                if config.strict:
+                    raise UserError(f"--strict: cannot decode {reasons[0]['path']}: {reasons[0]['reason']}")
+                bar.update(len(bad) * sum(len(n) for n in pending.values()))
+            samples = [samples_of[i] for i in indices.tolist()]
+            if samples:
+                evaluator.run_block(b, samples, pixels, pending, photos.logit_classes)
+            else:  # every photo of the block undecodable: mark its cells done, with no rows
+                for c, names in pending.items():
+                    store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
+    finally:
+        stream.close()  # stops the feeder thread of a pass cut short
 
 
 def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], dict]:

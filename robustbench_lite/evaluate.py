@@ -176,13 +176,17 @@ class BlockEvaluator:
         """Evaluate every pending condition x model on one decoded block, one chunk per condition.
 
         `classes` restricts the logits scored (the photo set's rule). Results stay on the device until
-        the chunk is complete: one synchronisation per chunk.
+        the chunk is complete; its copy to the host starts then and
+        is written once the next condition is queued, so the device never waits for the records.
         """
-        class_mask = self.class_mask(classes)
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
         labels = torch.from_numpy(labels_host).to(self.device)
         models = {m.name: m for m in self.group.models}
+        queued = None
+        class_mask = self.class_mask(classes)
+        stimuli = any(s.category is not None for s in samples)  # model-vs-human's stimuli: category, condition
+        extra = ([s.category for s in samples], [s.stimulus_condition for s in samples]) if stimuli else (None, None)
         for condition, model_names in pending.items():
             names = [n for n in model_names if (condition.transform, condition.severity, n) not in self.failed]
             if not names:
@@ -212,27 +216,66 @@ class BlockEvaluator:
                         outputs[n].append(out)
                     self.progress.update((stop - start) * len(names))
                     start = stop
-                with self.timer("records"):
-                    self._write_chunk(block, condition, names, ids, labels_host, outputs, summaries, samples)
             except ConditionFailed as exc:
-                for n in names:
-                    self.failed[(condition.transform, condition.severity, n)] = str(exc)
+                self._fail(condition, names, str(exc))
                 self.progress.update((len(ids) - start) * len(names))
-
-    def _write_chunk(self, block, condition, names, ids, labels_host, outputs, summaries, samples) -> None:
-        check_values(summaries, condition.transform)
-        stimuli = any(s.category is not None for s in samples)  # model-vs-human's stimuli: category, condition
-        categories = [s.category for s in samples] if stimuli else None
-        stimulus_conditions = [s.stimulus_condition for s in samples] if stimuli else None
-        tables = []
-        for n in names:
-            host = to_host(outputs[n])
-            if host.pop("nonfinite").any():
-                self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
                 continue
-            tables.append(records_table(n, condition, ids, labels_host, host, categories, stimulus_conditions))
-        if tables:
-            self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+            if queued is not None:
+                self._write_chunk(*queued)
+            queued = (block, condition, names, ids, labels_host, start_host_copy(outputs, summaries, self.device), extra)
+        if queued is not None:
+            self._write_chunk(*queued)
+
+    def _fail(self, condition: Condition, names: Sequence[str], error: str) -> None:
+        for n in names:
+            self.failed[(condition.transform, condition.severity, n)] = error
+
+    def _write_chunk(self, block, condition, names, ids, labels_host, copy: "HostCopy",
+                     extra: tuple[list | None, list | None] = (None, None)) -> None:
+        """Wait for a chunk's host copy, check it, and store its records (with the stimuli's category and condition)."""
+        with self.timer("records"):
+            outputs, summaries = copy.wait()
+            try:
+                check_values(summaries, condition.transform)
+            except ConditionFailed as exc:
+                self._fail(condition, names, str(exc))
+                return
+            tables = []
+            for n in names:
+                host = to_host(outputs[n])
+                if host.pop("nonfinite").any():
+                    self.failed[(condition.transform, condition.severity, n)] = f"model {n} produced NaN or infinite logits"
+                    continue
+                tables.append(records_table(n, condition, ids, labels_host, host, *extra))
+            if tables:
+                self.store.write(block, condition.transform, condition.severity, pa.concat_tables(tables))
+
+
+class HostCopy:
+    """A chunk's outputs and value summaries on their way to the host (pinned, asynchronous on CUDA)."""
+
+    def __init__(self, outputs: dict[str, list[dict]], summaries: list[torch.Tensor], event=None):
+        self.outputs, self.summaries, self.event = outputs, summaries, event
+
+    def wait(self) -> tuple[dict[str, list[dict]], list[torch.Tensor]]:
+        if self.event is not None:
+            self.event.synchronize()
+        return self.outputs, self.summaries
+
+
+def start_host_copy(outputs: dict[str, list[dict]], summaries: list[torch.Tensor], device: torch.device) -> HostCopy:
+    """On CUDA, one non-blocking copy per column into pinned memory, ordered before later work; else as is."""
+    if device.type != "cuda":
+        return HostCopy(outputs, summaries)
+
+    def pinned(t: torch.Tensor) -> torch.Tensor:
+        return torch.empty(t.shape, dtype=t.dtype, pin_memory=True).copy_(t, non_blocking=True)
+
+    host = {n: [{k: pinned(torch.cat([p[k] for p in parts])) for k in parts[0]}] for n, parts in outputs.items()}
+    values = [pinned(torch.stack(summaries))] if summaries else []
+    event = torch.cuda.Event()
+    event.record()
+    return HostCopy(host, list(values[0].unbind(0)) if values else [], event)
 
 
 def probe_batch_size(group: ModelGroup, device: torch.device, precision: str, start: int = 256) -> int:

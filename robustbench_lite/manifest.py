@@ -64,6 +64,7 @@ def build_manifest(plan, models) -> dict:
         "config": plan.config.to_dict(),
         "versions": versions(),
         "device": str(plan.device),
+        "decode": _decode_mode(plan),
         "device_name": _device_name(plan.device),
         "dataset": plan.dataset_info,
         "chunk_size": plan.config.chunk_size,
@@ -74,6 +75,13 @@ def build_manifest(plan, models) -> dict:
         "skipped": [],
         "failed": [],
     }
+
+
+def _decode_mode(plan) -> str:
+    """Where this run decodes its JPEGs (`auto` resolved)."""
+    from .device_decode import resolve_decode
+
+    return resolve_decode(getattr(plan.config, "decode", "auto"), plan.device)
 
 
 def _device_name(device) -> str:

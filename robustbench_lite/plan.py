@@ -12,6 +12,7 @@ import torch
 from .conditions import SHIFT_FAMILY, Condition, build_conditions, parse_severities
 from .config import RunConfig
 from .data import Sample, open_dataset, select_samples
+from .device_decode import resolve_decode
 from .distributed import local_rank
 from .errors import UserError
 from .imagenet import parse_classes, read_real_labels
@@ -155,6 +156,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
         raise UserError(f"--baseline {config.baseline!r} is not one of the run's models ({', '.join(names)})")
     device = resolve_device(config.device)
     batch_size_of(config, device)  # a bad --batch-size fails now, before any photo or weight is read
+    resolve_decode(config.decode, device)  # and a bad --decode
     if device.type != "cuda" and config.precision != "fp32":
         echo(f"--precision {config.precision}: autocast is CUDA-only here, so this {device.type} run is fp32 "
              "(and its manifest says so)")
