@@ -209,10 +209,13 @@ def test_build_is_deterministic_and_verbatim(tmp_path):
 
 
 def test_references_module_imports_no_other_project_module():
+    """The references stand alone: only errors and the condition vocabulary (itself importing only errors)."""
     tree = ast.parse((REPO / "robustbench_lite" / "references.py").read_text())
     imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert {m for m in imported if m.startswith("robustbench_lite")} == {"robustbench_lite.errors"}
+    assert {m for m in imported if m.startswith("robustbench_lite")} == {"robustbench_lite.errors", "robustbench_lite.conditions"}
+    conditions = ast.parse((REPO / "robustbench_lite" / "conditions.py").read_text())
+    assert {n.module for n in ast.walk(conditions) if isinstance(n, ast.ImportFrom) and n.level} == {"errors"}
 
 
 @pytest.mark.parametrize("shift, scale", [("imagenetv2-matched-frequency", "logit"), ("imagenet-r", "probit")])
