@@ -158,7 +158,7 @@ class ChunkStore:
                 if key in seen:  # the same cells written twice (two ranks racing): keep one
                     continue
                 seen.add(key)
-                table = pq.read_table(chunk["path"], columns=schema.names).cast(schema)
+                table = _in_schema(pq.read_table(chunk["path"]), schema)
                 dropped = [m for m in chunk["models"] if (chunk["transform"], chunk["severity"], m) in failed]
                 if dropped:
                     table = table.filter(pc.invert(pc.is_in(table.column("model"), pa.array(dropped, pa.string()))))
@@ -185,6 +185,13 @@ def cells_of(chunks: Iterable[dict]) -> set[tuple[int, str, int, str]]:
 def _slug(text: str) -> str:
     safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in text)
     return safe[:40]
+
+
+def _in_schema(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """A chunk in the record schema; a nullable field that an earlier version did not write yet is null."""
+    columns = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+               for f in schema]
+    return pa.Table.from_arrays(columns, names=schema.names).cast(schema)
 
 
 def read_records(run_dir: Path, columns: list[str] | None = None):

@@ -282,3 +282,33 @@ def test_an_unreadable_manifest_is_a_one_line_error(shared_sample, tmp_path, cli
     code, _, err = cli_run(*run_args(shared_sample, out, transforms="none"))
     assert code == 2
     assert "manifest.json is unreadable" in err and "--force" in err and "Traceback" not in err
+
+
+def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
+    """A run interrupted under 0.2.0 (no stimulus_condition column) still merges after an upgrade."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from robustbench_lite.records import record_schema
+    from robustbench_lite.store import ChunkStore
+
+    schema = record_schema(False)
+    old = pa.schema([f for f in schema if f.name != "stimulus_condition"])
+    n = 3
+    table = pa.table({
+        "model": ["m"] * n, "transform": ["clean"] * n, "severity": pa.array([0] * n, pa.int16()),
+        "image_id": [f"p{i}" for i in range(n)], "label": pa.array([1, 2, 3], pa.int16()),
+        "top5": pa.array([[1, 0, 4, 5, 6], [0, 2, 4, 5, 6], [3, 0, 4, 5, 6]], pa.list_(pa.int16(), 5)),
+        "top5_prob": pa.array([[.5, .1, .1, .1, .1]] * n, pa.list_(pa.float32(), 5)),
+        "label_prob": pa.array([.5, .1, .5], pa.float32()), "confidence": pa.array([.5] * n, pa.float32()),
+        "correct1": [True, False, True], "correct5": [True, True, True],
+        "sixteen_class_answer": pa.array([None] * n, pa.string()), "sixteen_class_correct": pa.array([None] * n, pa.bool_()),
+    }, schema=old)
+    store = ChunkStore(tmp_path)
+    path = store.write(0, "clean", 0, table)  # what 0.2.0 left on disk: no stimulus_condition column
+    assert "stimulus_condition" not in pq.read_schema(path).names
+    rows = store.merge(tmp_path / "records.parquet", with_logits=False)
+    merged = pq.read_table(tmp_path / "records.parquet")
+    assert rows == 3 and merged.schema.equals(schema, check_metadata=False)
+    assert merged.column("stimulus_condition").null_count == 3
+    assert merged.column("correct1").to_pylist() == [True, False, True]
