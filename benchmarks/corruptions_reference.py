@@ -232,8 +232,8 @@ def ours(name: str, severity: int, photos: np.ndarray, ids: list[str], seed: int
 
 def prepare(name: str, severity: int, ids: list[str], seed: int):
     """The registered transform, its level value and the photos' generators, as a run makes them."""
-    from robustbench_lite.registry import get_transform
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.registry import get_transform
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 
     spec = get_transform(name)
     return spec, spec.severities[severity - 1], PhotoRNG([photo_seed(seed, name, severity, i) for i in ids])
@@ -359,7 +359,7 @@ def _affine_residual(d: "torch.Tensor") -> "torch.Tensor":
 def elastic_displacements(severity: int, ids: list[str], seed: int, h: int = 224, w: int = 224) -> dict:
     """Mean displacement (px) of every pixel's source, native and release, at 224 px."""
     import torch
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
     from transforms import _release
     from transforms._common import separable_filter
     from transforms._corruption_kit import scipy_taps
@@ -395,7 +395,7 @@ def elastic_displacements(severity: int, ids: list[str], seed: int, h: int = 224
 def glass_offsets(severity: int, ids: list[str], seed: int, h: int = 224, w: int = 224) -> dict:
     """Where each pixel's value comes from (px), native and release, at 224 px."""
     import torch
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
     from transforms import _release
     from transforms.corruptions_blur import GLASS_SHUFFLE_STD
 
@@ -438,7 +438,7 @@ def release_gap(args) -> dict:
     """Native against the release recipe for elastic_transform and glass_blur on the shared
     photos: displacement or offset spread, mean SSIM to the clean photo, Lite0 top-1."""
     import torch
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
     from transforms._release import release_corruption
 
     torch.set_num_threads(args.threads)

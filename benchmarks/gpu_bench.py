@@ -62,7 +62,7 @@ def pipeline_once(data: Path, spec: str, args, out: Path, transforms: str) -> di
 
 def decoded_photos(samples, geometry, n: int, device: torch.device) -> torch.Tensor:
     """`n` photos (the shared ones cycled) decoded by the CPU path, as [0, 1] floats on `device`."""
-    from robustbench_lite.decode import DecodeDataset, collate_decoded
+    from robustbench_lite.data.decode import DecodeDataset, collate_decoded
 
     items = [DecodeDataset(samples, geometry)[i % len(samples)] for i in range(n)]
     return collate_decoded(items)[1].to(device).float().div_(255.0)
@@ -87,9 +87,10 @@ def timed(fn, device: torch.device, reps: int) -> float:
 
 def transform_costs(spec: str, samples, conditions, batch: int, device: torch.device, precision: str, reps: int) -> dict:
     """Each condition's transform (as the run applies it) over one batch, as a fraction of the model's forward."""
-    from robustbench_lite.evaluate import apply_transform, autocast, check_transform_output
+    from robustbench_lite.conditions.application import apply_transform, check_transform_output
+    from robustbench_lite.run.evaluate import autocast
     from robustbench_lite.models import load_model, resolve_models
-    from robustbench_lite.registry import get_transform
+    from robustbench_lite.conditions.registry import get_transform
 
     model = load_model(resolve_models(spec)[0], device)
     x = decoded_photos(samples, model.geometry, batch, device)
@@ -104,8 +105,9 @@ def transform_costs(spec: str, samples, conditions, batch: int, device: torch.de
 
 
 def _costs(model, x, ids, conditions, device, precision, reps) -> dict:
-    from robustbench_lite.evaluate import apply_transform, autocast, check_transform_output
-    from robustbench_lite.registry import get_transform
+    from robustbench_lite.conditions.application import apply_transform, check_transform_output
+    from robustbench_lite.run.evaluate import autocast
+    from robustbench_lite.conditions.registry import get_transform
 
     def forward():
         with torch.inference_mode(), autocast(device, precision):
@@ -133,9 +135,9 @@ def render(samples, conditions, spec: str, dest: Path, device: torch.device, bat
 
     from PIL import Image
 
-    from robustbench_lite.evaluate import apply_transform
+    from robustbench_lite.conditions.application import apply_transform
     from robustbench_lite.models import load_model, resolve_models
-    from robustbench_lite.registry import get_transform
+    from robustbench_lite.conditions.registry import get_transform
 
     geometry = load_model(resolve_models(spec)[0], torch.device("cpu")).geometry
     t0 = time.perf_counter()
@@ -162,14 +164,14 @@ class _Prerendered(torch.utils.data.Dataset):
         return len(self.paths)
 
     def __getitem__(self, i):
-        from robustbench_lite.decode import load_rgb, to_uint8_chw
+        from robustbench_lite.data.decode import load_rgb, to_uint8_chw
 
         return to_uint8_chw(load_rgb(self.paths[i]))
 
 
 def read_prerendered(root: Path, spec: str | None, batch: int, device: torch.device, precision: str) -> float:
     """Every pre-rendered condition folder through a 16-worker DataLoader (and the model, if `spec`); seconds."""
-    from robustbench_lite.evaluate import autocast
+    from robustbench_lite.run.evaluate import autocast
     from robustbench_lite.models import load_model, resolve_models
 
     model = load_model(resolve_models(spec)[0], device) if spec else None
@@ -190,8 +192,8 @@ def read_prerendered(root: Path, spec: str | None, batch: int, device: torch.dev
 
 def deterministic(conditions) -> list:
     """Conditions whose output does not depend on the seed (so CPU and CUDA runs can agree photo by photo)."""
-    from robustbench_lite.evaluate import apply_transform
-    from robustbench_lite.registry import get_transform
+    from robustbench_lite.conditions.application import apply_transform
+    from robustbench_lite.conditions.registry import get_transform
 
     x = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
     keep = []
@@ -233,10 +235,10 @@ def main_gpu(args, shared: Path) -> dict:
     """Everything above, one JSON object."""
     from throughput import _device_name, forward_only, repeated_folder
 
-    from robustbench_lite.conditions import build_conditions, parse_severities
-    from robustbench_lite.data import open_dataset, spread_over_classes
-    from robustbench_lite.plan import resolve_device
-    from robustbench_lite.selection import select_transforms
+    from robustbench_lite.conditions.keys import build_conditions, parse_severities
+    from robustbench_lite.data.datasets import open_dataset, spread_over_classes
+    from robustbench_lite.run.plan import resolve_device
+    from robustbench_lite.conditions.selection import select_transforms
 
     device = resolve_device(args.device)
     transforms = args.transforms if args.transforms != "family:greyscale,outlines,borders,distortions" else CONDITIONS

@@ -55,7 +55,7 @@ def stage_seconds(run_dir: Path) -> dict:
 
 def repeated_folder(src: Path, dest: Path, photos: int, repeat: int) -> Path:
     """A synset-folder dataset of symlinks: the first `photos` shared photos, each `repeat` times."""
-    from robustbench_lite.data import open_dataset, spread_over_classes
+    from robustbench_lite.data.datasets import open_dataset, spread_over_classes
 
     chosen = spread_over_classes(open_dataset(src).samples)[:photos]
     for k in range(repeat):
@@ -69,9 +69,9 @@ def repeated_folder(src: Path, dest: Path, photos: int, repeat: int) -> Path:
 
 def forward_only(models: str, images: int, batch: int, device: str, precision: str) -> float:
     """The bare models over `images` random tensors already in memory, same batch size and dtype."""
-    from robustbench_lite.allocator import keep_freed_memory
-    from robustbench_lite.evaluate import autocast
-    from robustbench_lite.plan import resolve_device
+    from robustbench_lite.run.allocator import keep_freed_memory
+    from robustbench_lite.run.evaluate import autocast
+    from robustbench_lite.run.plan import resolve_device
     from robustbench_lite.models import load_model, resolve_models
 
     dev = resolve_device(device)
@@ -105,11 +105,11 @@ def naive(data: Path, model_name: str, conditions: list, batch: int, device: str
     import torchvision
     from timm.data import create_transform, resolve_data_config
 
-    from robustbench_lite.evaluate import autocast
-    from robustbench_lite.plan import resolve_device
+    from robustbench_lite.run.evaluate import autocast
+    from robustbench_lite.run.plan import resolve_device
     from robustbench_lite.models import load_model, resolve_models
-    from robustbench_lite.registry import get_transform
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.registry import get_transform
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 
     dev = resolve_device(device)
     model = load_model(resolve_models(model_name)[0], dev)
@@ -137,8 +137,8 @@ def naive(data: Path, model_name: str, conditions: list, batch: int, device: str
 
 
 def main_throughput(args) -> dict:
-    from robustbench_lite.conditions import build_conditions, parse_severities
-    from robustbench_lite.selection import select_transforms
+    from robustbench_lite.conditions.keys import build_conditions, parse_severities
+    from robustbench_lite.conditions.selection import select_transforms
 
     conditions = build_conditions(select_transforms(args.transforms), parse_severities(args.severities))
     work = Path(tempfile.mkdtemp(prefix="rbl-bench-"))
@@ -202,7 +202,7 @@ def synthetic_folder(dest: Path, photos: int, size: int = 96) -> Path:
     import numpy as np
     from PIL import Image
 
-    from robustbench_lite.imagenet import synset_to_index
+    from robustbench_lite.data.imagenet import synset_to_index
 
     synsets = list(synset_to_index())[:100]
     rng = np.random.default_rng(0)

@@ -13,8 +13,8 @@ import torch
 from PIL import Image
 from skimage import data
 
-from robustbench_lite.preview import preview_grid
-from robustbench_lite.registry import all_transforms
+from robustbench_lite.report.preview import preview_grid
+from robustbench_lite.conditions.registry import all_transforms
 
 PHOTOS = ("chelsea", "astronaut", "coffee")
 CORE = ("greyscale", "edges", "border_shift", "elastic")

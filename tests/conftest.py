@@ -43,7 +43,7 @@ def make_subset_folder(dest: Path, rows: list[dict]) -> Path:
 @pytest.fixture
 def cli_run(capsys):
     """Call the real CLI in-process; returns (exit code, stdout, stderr)."""
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     def run(*args: str):
         code = main([str(a) for a in args])

@@ -25,14 +25,17 @@ def _modules_loaded_by(statement: str) -> set[str]:
     return set(out.split())
 
 
-RUN_MACHINERY = {"robustbench_lite.plan", "robustbench_lite.evaluate", "robustbench_lite.engine",
-                 "robustbench_lite.models", "robustbench_lite.api", "robustbench_lite.cli"}
+RUN_MACHINERY = {"robustbench_lite.run", "robustbench_lite.run.plan", "robustbench_lite.run.evaluate",
+                 "robustbench_lite.run.engine", "robustbench_lite.models.loaded", "robustbench_lite.api",
+                 "robustbench_lite.cli", "robustbench_lite.cli.commands"}
+STAGES = ("cli", "run", "report", "analysis", "results", "models", "data", "conditions")
 
 
-@pytest.mark.parametrize("module", ["robustbench_lite.report", "robustbench_lite.analysis", "robustbench_lite.plots",
-                                    "robustbench_lite.metrics", "robustbench_lite.fit", "robustbench_lite.run_fit",
-                                    "robustbench_lite.findings", "robustbench_lite.references",
-                                    "robustbench_lite.humans", "robustbench_lite.population_plot"])
+@pytest.mark.parametrize("module", ["robustbench_lite.report.document", "robustbench_lite.analysis.tables",
+                                    "robustbench_lite.report.figures", "robustbench_lite.analysis.metrics",
+                                    "robustbench_lite.analysis.fit", "robustbench_lite.analysis.run_fit",
+                                    "robustbench_lite.report.findings", "robustbench_lite.analysis.references",
+                                    "robustbench_lite.analysis.humans", "robustbench_lite.report.population_figure"])
 def test_analysis_side_loads_no_run_machinery(module):
     loaded = _modules_loaded_by(f"import {module}")
     assert module in loaded
@@ -41,11 +44,30 @@ def test_analysis_side_loads_no_run_machinery(module):
 
 def test_plugin_face_and_builtins_load_no_run_machinery():
     loaded = _modules_loaded_by("from robustbench_lite import register_transform, PhotoRNG; "
-                                "from robustbench_lite.registry import all_transforms; all_transforms()")
-    assert "robustbench_lite.registry" in loaded
+                                "from robustbench_lite.conditions.registry import all_transforms; all_transforms()")
+    assert "robustbench_lite.conditions.registry" in loaded
     assert not loaded & RUN_MACHINERY, sorted(loaded & RUN_MACHINERY)
     bare = _modules_loaded_by("import robustbench_lite")
     assert bare == {"robustbench_lite", "robustbench_lite.version"}  # the face alone imports nothing heavy
+
+
+def test_stage_packages_and_a_small_top():
+    """Eight stage packages, each with a docstring and a thin face; at most six modules at the top."""
+    package = REPO / "robustbench_lite"
+    assert {p.name for p in package.iterdir() if (p / "__init__.py").is_file()} == set(STAGES)
+    top = sorted(p.name for p in package.glob("*.py"))
+    assert len(top) <= 6, top
+    for stage in STAGES:
+        loaded = _modules_loaded_by(f"import robustbench_lite.{stage} as s; assert len(s.__doc__.splitlines()) >= 2")
+        assert loaded <= {"robustbench_lite", "robustbench_lite.version", f"robustbench_lite.{stage}"}, (stage, loaded)
+
+
+def test_the_python_api_survives_the_run_stage_package():
+    """`robustbench_lite.run` is the run stage and the Python API at once: importing the stage's modules
+    first must not take the callable away."""
+    code = ("import robustbench_lite.run.engine, robustbench_lite.run.plan; from robustbench_lite import run; "
+            "assert callable(run) and run is robustbench_lite.run and run.__name__ == 'robustbench_lite.run'")
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
 def test_import_rules_tool_finds_no_problem():
@@ -80,8 +102,8 @@ def test_records_equal_those_before_the_rework(cli_run, shared_sample, tmp_path)
 
 def test_selection_exclusions():
     from robustbench_lite.errors import UserError
-    from robustbench_lite.registry import all_transforms
-    from robustbench_lite.selection import CORE_FAMILIES, select_transforms
+    from robustbench_lite.conditions.registry import all_transforms
+    from robustbench_lite.conditions.selection import CORE_FAMILIES, select_transforms
 
     corruptions = [s.name for s in all_transforms() if s.family == "corruptions"]
     chosen = [s.name for s in select_transforms("corruptions,-glass_blur")]

@@ -5,7 +5,7 @@ import json
 
 import pandas as pd
 
-from robustbench_lite.config import RunConfig, read_config_file
+from robustbench_lite.run.config import RunConfig, read_config_file
 
 KEYS = ["model", "transform", "severity", "image_id"]
 

@@ -23,8 +23,8 @@ import pytest
 import torch
 from skimage.metrics import structural_similarity
 
-from robustbench_lite.registry import get_transform
-from robustbench_lite.rng import PhotoRNG, photo_seed
+from robustbench_lite.conditions.registry import get_transform
+from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 from transforms import _release
 from transforms.corruptions_noise import GAUSSIAN_NOISE_STD, SPECKLE_NOISE_STD
 from transforms.corruptions_weather import SNOW_PARAMS, SPATTER_PARAMS

@@ -17,8 +17,8 @@ def release_input(path, name: str, severity: int, image_id: str) -> torch.Tensor
     """PIL Resize(256) + CenterCrop(224), the release recipe at 224 px, uint8, JPEG 85 (4:2:0), back to [0, 1]."""
     import torchvision.transforms as T
 
-    from robustbench_lite.registry import builtin_module
-    from robustbench_lite.rng import PhotoRNG, photo_seed
+    from robustbench_lite.conditions.registry import builtin_module
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 
     release = builtin_module("_release")
     photo = T.CenterCrop(224)(T.Resize(256, interpolation=T.InterpolationMode.BILINEAR)(Image.open(path).convert("RGB")))

@@ -35,9 +35,9 @@ def test_cuda_matches_cpu_and_amp_runs(shared_sample, tmp_path):
 
 def test_device_decode_on_cuda_agrees_with_the_cpu_path(shared_sample):
     """nvjpeg + resize/crop on the GPU against PIL + timm on the CPU: near pixels, lite0 top-1 >= 99 %."""
-    from robustbench_lite.data import open_dataset
-    from robustbench_lite.decode import DecodeDataset, collate_decoded
-    from robustbench_lite.device_decode import JpegBytesDataset, collate_raw, decode_block
+    from robustbench_lite.data.datasets import open_dataset
+    from robustbench_lite.data.decode import DecodeDataset, collate_decoded
+    from robustbench_lite.data.device_decode import JpegBytesDataset, collate_raw, decode_block
     from robustbench_lite.models import load_model, resolve_models
 
     cuda = torch.device("cuda")

@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from robustbench_lite.data import Sample, open_dataset, spread_over_classes
-from robustbench_lite.decode import DecodeDataset, Geometry, collate_decoded
-from robustbench_lite.device_decode import (JpegBytesDataset, collate_raw, decode_block, device_decodable, resolve_decode,
+from robustbench_lite.data.datasets import Sample, open_dataset, spread_over_classes
+from robustbench_lite.data.decode import DecodeDataset, Geometry, collate_decoded
+from robustbench_lite.data.device_decode import (JpegBytesDataset, collate_raw, decode_block, device_decodable, resolve_decode,
                                             tensor_ops)
 from robustbench_lite.errors import UserError
 
@@ -105,7 +105,7 @@ def test_other_files_fall_back_to_the_cpu_path(tmp_path):
 
 
 def test_a_decoder_refusal_falls_back_per_file(tmp_path, monkeypatch):
-    import robustbench_lite.device_decode as dd
+    from robustbench_lite.data import device_decode as dd
 
     paths = []
     for k in range(3):
@@ -150,7 +150,7 @@ def test_a_run_with_device_decode(shared_sample, tmp_path):
 def test_threaded_prefetch_keeps_order_stops_and_passes_errors():
     import threading
 
-    from robustbench_lite.prefetch import prefetch_blocks
+    from robustbench_lite.run.prefetch import prefetch_blocks
 
     blocks = list(prefetch_blocks(iter(range(6)), lambda b: (b, b * b), CPU, threaded=True))
     assert blocks == [(b, b * b) for b in range(6)]
@@ -175,9 +175,9 @@ def test_a_run_through_the_threaded_prefetch_gives_the_same_records(shared_sampl
     """The CUDA feeder-thread path driven on the CPU: three blocks, the same records to the bit."""
     import pandas as pd
 
-    import robustbench_lite.engine as engine
+    from robustbench_lite.run import engine
     from robustbench_lite import run
-    from robustbench_lite.prefetch import prefetch_blocks
+    from robustbench_lite.run.prefetch import prefetch_blocks
 
     def records(out):
         run(data=str(shared_sample), models="efficientnet_lite0", transforms="greyscale,rotate", severities="3", limit=40,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_lite.data import open_dataset
-from robustbench_lite.download import download, fetch_named_dataset, lay_out_sample_archive
+from robustbench_lite.data.datasets import open_dataset
+from robustbench_lite.data.download import download, fetch_named_dataset, lay_out_sample_archive
 from robustbench_lite.errors import UserError
 
 
@@ -60,7 +60,7 @@ def test_fetch_lays_out_synset_folders(shared_sample, shared_manifest, http_fold
     www, base = http_folder
     rows = shared_manifest[:6]
     build_sample_archive(shared_sample, rows, www / "master.zip")
-    from robustbench_lite import download as dl
+    from robustbench_lite.data import download as dl
 
     spec = dl.NAMED_DATASETS["imagenet-sample"]
     dl.NAMED_DATASETS["imagenet-sample"] = dl.NamedDataset(spec.name, spec.url, expected_photos=6)

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from robustbench_lite.errors import UserError
-from robustbench_lite.registry import unregister_transform
+from robustbench_lite.conditions.registry import unregister_transform
 
 from test_report import make_run
 
@@ -42,7 +42,7 @@ def one_line_error(result, code: int = 2, *words: str) -> str:
 @pytest.fixture(scope="module")
 def plugin_run(shared_sample, tmp_path_factory):
     """One small real run from a working folder with relative paths: a raising plug-in, a white border, greyscale."""
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     home = tmp_path_factory.mktemp("first_user")
     (home / "raises.py").write_text(RAISES)
@@ -71,7 +71,7 @@ def test_1_a_raising_plugin_fails_only_its_condition_and_the_report_is_written(p
 
 
 def test_2_a_bare_name_is_the_transform_and_family_colon_the_family():
-    from robustbench_lite.selection import select_transforms
+    from robustbench_lite.conditions.selection import select_transforms
 
     assert [s.name for s in select_transforms("greyscale")] == ["greyscale"]
     assert [s.name for s in select_transforms("family:greyscale")] == ["greyscale", "greyscale_contrast", "posterise"]
@@ -106,7 +106,7 @@ def test_3_a_severity_only_some_transforms_lack_is_a_warning(cli_run, shared_sam
 
 
 def test_4_a_fit_of_three_models_is_not_identified_and_feeds_nothing(tmp_path):
-    from robustbench_lite.report import write_report
+    from robustbench_lite.report.document import write_report
 
     run = make_run(tmp_path / "run3", models=("alpha", "beta", "gamma"), skills=(1.2, 0.6, 0.1))
     write_report([run], run, n_boot=20)
@@ -132,9 +132,9 @@ def test_6_the_manifest_records_absolute_data_and_plugin_paths(plugin_run, share
 
 
 def test_6_an_extended_run_records_every_condition_and_its_manifest_reproduces_it(plugin_run, tmp_path):
-    from robustbench_lite.cli import main
-    from robustbench_lite.config import RunConfig, read_config_file
-    from robustbench_lite.plan import plan_run
+    from robustbench_lite.cli.commands import main
+    from robustbench_lite.run.config import RunConfig, read_config_file
+    from robustbench_lite.run.plan import plan_run
 
     home, _ = plugin_run
     run = home / "run"
@@ -158,7 +158,7 @@ def test_6_an_extended_run_records_every_condition_and_its_manifest_reproduces_i
 
 
 def test_6_toml_paths_are_relative_to_the_toml_file(tmp_path, shared_sample):
-    from robustbench_lite.config import read_config_file
+    from robustbench_lite.run.config import read_config_file
 
     (tmp_path / "cfg").mkdir()
     (tmp_path / "cfg" / "photos").symlink_to(shared_sample)
@@ -226,7 +226,7 @@ def test_counts_and_sizes_of_zero_are_exit_2(cli_run, shared_sample, args, words
 
 
 def test_ctrl_c_in_the_first_seconds_is_130(cli_run, monkeypatch):
-    import robustbench_lite.engine as engine
+    from robustbench_lite.run import engine
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -240,7 +240,7 @@ def test_help_and_version_do_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys, time; t = time.perf_counter(); from robustbench_lite.cli import main; "
+    code = ("import sys, time; t = time.perf_counter(); from robustbench_lite.cli.commands import main; "
             "rc = main(['--help']); print(sys.modules.get('torch') is None, time.perf_counter() - t)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout.split()
@@ -305,7 +305,7 @@ def test_summary_level_is_not_rounded(plugin_run):
 
 
 def test_a_torchrun_rank_without_photos_is_warned():
-    from robustbench_lite.plan import idle_rank_warning
+    from robustbench_lite.run.plan import idle_rank_warning
 
     assert idle_rank_warning(32, 256, 2, 0) is None
     assert idle_rank_warning(32, 256, 2, 1) == ("warning: rank 1 of 2 has no photos: 32 photos make 1 chunk(s) of "
@@ -365,8 +365,8 @@ def test_progress_is_counted_in_whole_photos_and_startup_and_report_are_announce
 def test_the_example_grid_shows_exactly_the_runs_conditions(shared_sample):
     import torch
 
-    from robustbench_lite.preview import compact_grid
-    from robustbench_lite.selection import select_transforms
+    from robustbench_lite.report.preview import compact_grid
+    from robustbench_lite.conditions.selection import select_transforms
 
     images = torch.rand(1, 3, 32, 32)
     specs = select_transforms("rotate,border_white")
@@ -392,7 +392,7 @@ def test_the_example_grid_is_compact_with_one_clean_tile_per_photo(plugin_run):
 def test_long_adapter_names_are_shortened_to_fit_their_tile():
     from PIL import Image, ImageDraw
 
-    from robustbench_lite.preview import _fit_text, _font
+    from robustbench_lite.report.preview import _fit_text, _font
 
     draw, font = ImageDraw.Draw(Image.new("RGB", (1, 1))), _font(11)
     text = _fit_text(draw, "albu:GaussNoise(std_range=(0.2, 0.2)) 1", font, 112)
@@ -408,7 +408,7 @@ def test_report_md_has_no_html_entities_and_states_command_and_date(plugin_run):
 
 
 def test_long_adapter_names_wrap_in_panel_titles():
-    from robustbench_lite.drawing import panel_title as _panel_title
+    from robustbench_lite.report.drawing import panel_title as _panel_title
 
     title = _panel_title("albu:GaussNoise(std_range=(0.2, 0.2), mean_range=(0, 0))@1")
     assert all(len(line) <= 30 for line in title.splitlines()) and len(title.splitlines()) == 2
@@ -418,7 +418,7 @@ def test_long_adapter_names_wrap_in_panel_titles():
 def test_probit_and_logit_ticks_are_readable_accuracies():
     from scipy import special, stats
 
-    from robustbench_lite.drawing import readable_ticks
+    from robustbench_lite.report.drawing import readable_ticks
 
     for scale, f in (("probit", stats.norm.ppf), ("logit", special.logit)):
         ticks = sorted(readable_ticks(0.001, 0.999, scale))

@@ -10,7 +10,8 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from robustbench_lite import cli_analysis, fit, run_fit
+from robustbench_lite.cli import analysis as cli_analysis
+from robustbench_lite.analysis import fit, run_fit
 from robustbench_lite.errors import UserError
 
 PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
@@ -239,7 +240,7 @@ def test_run_fit_with_two_models_is_unavailable():
 
 
 def test_main_cli_turns_user_errors_into_exit_2(tmp_path, capsys):
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     assert main(["fit", str(tmp_path / "missing.csv")]) == 2
     assert capsys.readouterr().err.strip() == f"error: no such CSV file: {tmp_path / 'missing.csv'}"

@@ -8,7 +8,7 @@ from PIL import Image
 
 from conftest import make_subset_folder
 
-from robustbench_lite.data import open_dataset, select_samples
+from robustbench_lite.data.datasets import open_dataset, select_samples
 from robustbench_lite.models import load_model, resolve_models
 
 N_PHOTOS = 100

@@ -19,8 +19,8 @@ from PIL import Image
 
 from conftest import SHARED_SAMPLE, make_subset_folder
 
-from robustbench_lite.data import Sample
-from robustbench_lite.decode import DecodeDataset, Geometry, UndecodablePhoto, load_rgb
+from robustbench_lite.data.datasets import Sample
+from robustbench_lite.data.decode import DecodeDataset, Geometry, UndecodablePhoto, load_rgb
 
 LITE0 = Geometry((224, 224), 0.875, "bicubic")
 ORIENTATION = 0x0112
@@ -124,7 +124,7 @@ def run_args(data: Path, out: Path, *extra: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def hostile_run(hostile, tmp_path_factory):
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     root, _, _ = hostile
     out = tmp_path_factory.mktemp("hostile-run") / "run"

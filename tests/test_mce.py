@@ -7,8 +7,8 @@ import pytest
 
 from conftest import PUBLISHED
 
-from robustbench_lite import metrics
-from robustbench_lite.references import CORRUPTIONS
+from robustbench_lite.analysis import metrics
+from robustbench_lite.analysis.references import CORRUPTIONS
 
 pytestmark = pytest.mark.skipif(not PUBLISHED.is_dir(), reason="../shared/data/published-accuracies is absent")
 

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from robustbench_lite import metrics, pairwise
+from robustbench_lite.analysis import metrics, pairwise
 
 
 def records_from_accuracies(spec: dict[str, dict[str, int]], n_photos: int = 10) -> pd.DataFrame:

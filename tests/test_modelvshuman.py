@@ -18,9 +18,9 @@ from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.color import rgb2gray
 
-from robustbench_lite import humans
-from robustbench_lite.registry import all_transforms, get_transform
-from robustbench_lite.rng import PhotoRNG, photo_seed
+from robustbench_lite.analysis import humans
+from robustbench_lite.conditions.registry import all_transforms, get_transform
+from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 
 from conftest import REPO
 
@@ -161,7 +161,7 @@ def test_module_is_written_like_a_plugin_and_small():
     source = MODULE.read_text()
     assert len(source.splitlines()) < 400
     imported = {n.module for n in ast.walk(ast.parse(source)) if isinstance(n, ast.ImportFrom)}
-    assert {m for m in imported if m and m.startswith("robustbench_lite")} <= {"robustbench_lite", "robustbench_lite.rng"}
+    assert {m for m in imported if m and m.startswith("robustbench_lite")} <= {"robustbench_lite", "robustbench_lite.conditions.rng"}
     assert not (REPO / "transforms" / "frequency.py").exists()
 
 

@@ -16,11 +16,11 @@ import pandas as pd
 import pytest
 from PIL import Image, ImageFilter
 
-from robustbench_lite import mvh_stimuli, mvh_trials
-from robustbench_lite.data import open_dataset
-from robustbench_lite.download import NAMED_DATASETS, fetch_named_dataset
+from robustbench_lite.data import mvh_stimuli, mvh_trials
+from robustbench_lite.data.datasets import open_dataset
+from robustbench_lite.data.download import NAMED_DATASETS, fetch_named_dataset
 from robustbench_lite.errors import UserError
-from robustbench_lite.sixteen_class import CATEGORIES, category_of_label
+from robustbench_lite.data.sixteen_class import CATEGORIES, category_of_label
 
 from test_shift_downloads import mirror  # noqa: F401  (the local HTTP server fixture)
 
@@ -258,7 +258,7 @@ def test_a_tampered_human_csv_is_refused(local_release, tmp_path):
 
 
 def test_the_seventeen_sets_and_their_trial_files_are_named_as_model_vs_human_names_them():
-    from robustbench_lite.humans import human_table
+    from robustbench_lite.analysis.humans import human_table
 
     names = [n for n in NAMED_DATASETS if n.startswith("mvh:")]
     table = human_table()
@@ -280,7 +280,7 @@ def test_the_seventeen_sets_and_their_trial_files_are_named_as_model_vs_human_na
 
 
 def test_kappa_equals_the_two_by_two_table_computation():
-    from robustbench_lite.consistency import consistency
+    from robustbench_lite.analysis.consistency import consistency
 
     rng = np.random.default_rng(1)
     for _ in range(50):
@@ -293,8 +293,8 @@ def test_kappa_equals_the_two_by_two_table_computation():
 def test_humans_error_consistency_reproduces_model_vs_humans_published_values(tmp_path):
     """With $ROBUSTBENCH_LITE_MVH_RAW_DATA (a checkout's raw-data/): subjects paired with each other give
     benchmark_summary.json's humans' error consistency per set."""
-    from robustbench_lite.consistency import StimulusTables, error_consistency_table
-    from robustbench_lite.humans import human_benchmark
+    from robustbench_lite.analysis.consistency import StimulusTables, error_consistency_table
+    from robustbench_lite.analysis.humans import human_benchmark
 
     raw = Path(os.environ["ROBUSTBENCH_LITE_MVH_RAW_DATA"])
     (tmp_path / "model-vs-human").mkdir()

@@ -10,17 +10,17 @@ import pytest
 import torch
 from PIL import Image
 
-from robustbench_lite.adapters import parse_spec, register_spec_transform
+from robustbench_lite.conditions.adapters import parse_spec, register_spec_transform
 from robustbench_lite.errors import ConditionFailed, UserError
-from robustbench_lite.plugins import (
+from robustbench_lite.conditions.plugins import (
     load_entry_point_plugins,
     load_plugin_dir,
     load_plugin_file,
     load_plugins,
 )
-from robustbench_lite.registry import all_transforms, get_transform, unregister_transform
-from robustbench_lite.selection import select_transforms, split_transform_tokens
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite.conditions.registry import all_transforms, get_transform, unregister_transform
+from robustbench_lite.conditions.selection import select_transforms, split_transform_tokens
+from robustbench_lite.conditions.rng import PhotoRNG
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = HERE / "plugins_data"

@@ -12,7 +12,7 @@ from scipy import special
 
 from conftest import PUBLISHED
 
-from robustbench_lite.analysis import analyse, load_runs
+from robustbench_lite.analysis.tables import analyse, load_runs
 from robustbench_lite.errors import UserError
 
 needs_published = pytest.mark.skipif(not PUBLISHED.is_dir(), reason="../shared/data/published-accuracies is absent")
@@ -92,8 +92,8 @@ def test_a_condition_without_a_published_counterpart_gets_no_line(tmp_path):
 
 
 def test_conditions_named_in_transforms_pin_their_severity():
-    from robustbench_lite.conditions import build_conditions
-    from robustbench_lite.selection import pinned_severities, select_transforms
+    from robustbench_lite.conditions.keys import build_conditions
+    from robustbench_lite.conditions.selection import pinned_severities, select_transforms
 
     text = "greyscale@5,rotate@3,edges"
     specs = select_transforms(text)
@@ -168,7 +168,7 @@ def test_fit_population_draws_the_seeds_figure(cli_run, tmp_path):
 
 
 def test_a_users_table_can_be_tied_to_one_condition(tmp_path):
-    from robustbench_lite.fit import fit_table
+    from robustbench_lite.analysis.fit import fit_table
 
     table = pd.DataFrame({"model": list("abcde"), "clean_top1": [60, 70, 80, 75, 85], "shifted_top1": [30, 42, 55, 50, 62]})
     table.to_csv(tmp_path / "paper.csv", index=False)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from robustbench_lite.errors import UserError
-from robustbench_lite.imagenet import read_real_labels, val_index
+from robustbench_lite.data.imagenet import read_real_labels, val_index
 
 
 def test_real_scoring_equals_a_hand_computation(cli_run, shared_sample, shared_manifest, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from conftest import PUBLISHED, REPO
-from robustbench_lite import references as ref
+from robustbench_lite.analysis import references as ref
 from robustbench_lite.errors import UserError
 
 needs_data = pytest.mark.skipif(not PUBLISHED.is_dir(), reason="shared/data/published-accuracies not present")
@@ -210,17 +210,17 @@ def test_build_is_deterministic_and_verbatim(tmp_path):
 
 def test_references_module_imports_no_other_project_module():
     """The references stand alone: only errors and the condition vocabulary (itself importing only errors)."""
-    tree = ast.parse((REPO / "robustbench_lite" / "references.py").read_text())
-    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    tree = ast.parse((REPO / "robustbench_lite" / "analysis" / "references.py").read_text())
+    imported = {("robustbench_lite." if n.level == 2 else "") + n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
     imported |= {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    assert {m for m in imported if m.startswith("robustbench_lite")} == {"robustbench_lite.errors", "robustbench_lite.conditions"}
-    conditions = ast.parse((REPO / "robustbench_lite" / "conditions.py").read_text())
+    assert {m for m in imported if m.startswith("robustbench_lite")} == {"robustbench_lite.errors", "robustbench_lite.conditions.keys"}
+    conditions = ast.parse((REPO / "robustbench_lite" / "conditions" / "keys.py").read_text())
     assert {n.module for n in ast.walk(conditions) if isinstance(n, ast.ImportFrom) and n.level} == {"errors"}
 
 
 @pytest.mark.parametrize("shift, scale", [("imagenetv2-matched-frequency", "logit"), ("imagenet-r", "probit")])
 def test_population_figure_draws_the_published_line(tmp_path, shift, scale):
-    from robustbench_lite.population_plot import draw_population_figure, readable_ticks
+    from robustbench_lite.report.population_figure import draw_population_figure, readable_ticks
 
     drawn = draw_population_figure(shift, tmp_path / "fickle.png", scale=scale)
     line = ref.reference_line(shift, scale)

@@ -94,7 +94,7 @@ def nan_classifier_checkpoint(path) -> str:
 @pytest.fixture(scope="module")
 def faulty_run(shared_sample, tmp_path_factory):
     """Two models (one with NaN weights) x clean, posterise and eight faulty plug-in transforms."""
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     tmp = tmp_path_factory.mktemp("faulty")
     plugin = tmp / "faulty_plugin.py"

@@ -12,10 +12,10 @@ import pytest
 from click.testing import CliRunner
 from scipy import stats
 
-from robustbench_lite import cli_analysis
+from robustbench_lite.cli import analysis as cli_analysis
 from robustbench_lite.errors import UserError
-from robustbench_lite.analysis import load_runs
-from robustbench_lite.report import write_report
+from robustbench_lite.analysis.tables import load_runs
+from robustbench_lite.report.document import write_report
 
 PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
 TRANSFORMS = {"blur": ("blurry", (0.5, 1.0), 0.5), "grey": ("colour", (0.3, 0.6), 0.3)}
@@ -210,7 +210,7 @@ def test_bad_baseline_is_a_user_error(tmp_path):
 
 
 def test_report_through_the_main_cli(tmp_path, capsys):
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     run = make_run(tmp_path / "run")
     assert main(["report", str(run), "--bootstrap", "20", "--out", str(tmp_path / "out")]) == 0

@@ -56,7 +56,7 @@ def manifest(run_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def baseline(shared_sample, tmp_path_factory):
     """The uninterrupted run every resumed one must equal."""
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     out = tmp_path_factory.mktemp("baseline") / "run"
     assert main(run_args(shared_sample, out)) == 0
@@ -147,8 +147,8 @@ def test_a_chunk_is_written_atomically_and_readable_by_others(tmp_path):
     """No temporary file is left, the chunk is complete, and it is readable like any file open() makes."""
     import pyarrow.parquet as pq
 
-    from robustbench_lite.records import record_schema
-    from robustbench_lite.store import ChunkStore, cells_of
+    from robustbench_lite.results.records import record_schema
+    from robustbench_lite.results.store import ChunkStore, cells_of
 
     store = ChunkStore(tmp_path)
     path = store.write(3, "posterise", 1, record_schema(False).empty_table(), models=["m"])
@@ -289,8 +289,8 @@ def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from robustbench_lite.records import record_schema
-    from robustbench_lite.store import ChunkStore
+    from robustbench_lite.results.records import record_schema
+    from robustbench_lite.results.store import ChunkStore
 
     schema = record_schema(False)
     old = pa.schema([f for f in schema if f.name != "stimulus_condition"])

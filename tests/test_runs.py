@@ -12,9 +12,9 @@ import torch
 from PIL import Image
 
 from robustbench_lite import run
-from robustbench_lite.data import open_dataset, select_samples
+from robustbench_lite.data.datasets import open_dataset, select_samples
 from robustbench_lite.models import load_model, resolve_models
-from robustbench_lite.registry import unregister_transform
+from robustbench_lite.conditions.registry import unregister_transform
 
 KEYS = ["model", "transform", "severity", "image_id"]
 PLUGINS = Path(__file__).parent / "plugins_data"

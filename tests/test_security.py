@@ -58,8 +58,8 @@ def test_benign_checkpoints_load_and_predict_like_the_packaged_model(shared_samp
     """The packaged lite0 state dict re-saved as .pth and as .safetensors: the same logits on real photos."""
     from safetensors.torch import save_file
 
-    from robustbench_lite.data import open_dataset, select_samples
-    from robustbench_lite.decode import DecodeDataset, collate_decoded
+    from robustbench_lite.data.datasets import open_dataset, select_samples
+    from robustbench_lite.data.decode import DecodeDataset, collate_decoded
     from robustbench_lite.models import load_model, packaged_weights_path, resolve_models
 
     state = torch.load(packaged_weights_path(LITE0), map_location="cpu", weights_only=True)
@@ -157,7 +157,7 @@ def refuse(*args, **kwargs):
 socket.socket.connect = socket.socket.connect_ex = refuse
 socket.create_connection = socket.getaddrinfo = refuse
 import robustbench_lite
-from robustbench_lite.cli import main
+from robustbench_lite.cli.commands import main
 code = main(sys.argv[1:])
 print("NETWORK ATTEMPTS:", attempts)
 sys.exit(code)
@@ -177,7 +177,7 @@ def test_nothing_contacts_the_network_with_local_data_and_models(shared_sample, 
 @pytest.mark.parametrize("where", ["below a file", "is a file"])
 def test_an_unwritable_out_fails_before_any_model_loads(where, shared_sample, tmp_path, cli_run, monkeypatch):
     """As root chmod cannot make a folder read-only, but nothing can create a folder below a file."""
-    import robustbench_lite.engine as engine
+    from robustbench_lite.run import engine
 
     loaded = []
     real_load = engine.load_models

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from robustbench_lite.data import open_dataset
-from robustbench_lite.download import NAMED_DATASETS, fetch_named_dataset, mirrored
+from robustbench_lite.data.datasets import open_dataset
+from robustbench_lite.data.download import NAMED_DATASETS, fetch_named_dataset, mirrored
 from robustbench_lite.errors import UserError
 
 SHIFTS = ["imagenetv2-matched-frequency", "imagenet-sketch", "imagenet-r", "imagenet-a"]

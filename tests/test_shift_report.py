@@ -16,11 +16,11 @@ import pyarrow.parquet as pq
 import pytest
 from scipy import special, stats
 
-import robustbench_lite.references as references
-from robustbench_lite.analysis import analyse, load_runs
-from robustbench_lite.records import record_schema
-from robustbench_lite.report import write_report
-from robustbench_lite.shift_analysis import shift_lines
+from robustbench_lite.analysis import references
+from robustbench_lite.analysis.tables import analyse, load_runs
+from robustbench_lite.results.records import record_schema
+from robustbench_lite.report.document import write_report
+from robustbench_lite.analysis.shifts import shift_lines
 
 MODELS = ("m0", "m1", "m2", "m3", "m4", "m5")
 # condition key -> (transform, severity, photo-id prefix, n photos, accuracy per model)
@@ -109,7 +109,7 @@ def logit_line(intercept: float, slope: float, clean):
 
 @pytest.fixture(scope="module")
 def six_models(tmp_path_factory):
-    from robustbench_lite.report import render_report
+    from robustbench_lite.report.document import render_report
 
     run = make_shift_run(tmp_path_factory.mktemp("shifts") / "run")
     result = analyse(load_runs([run]), n_boot=200)
@@ -118,7 +118,7 @@ def six_models(tmp_path_factory):
 
 
 def test_condition_keys_and_shift_names():
-    from robustbench_lite.conditions import condition_key
+    from robustbench_lite.conditions.keys import condition_key
 
     assert [condition_key("imagenet-r", 0), condition_key("clean@r-classes", 0), condition_key("clean", 0),
             condition_key("rotate", 3)] == ["imagenet-r", "clean@r-classes", "clean", "rotate@3"]
@@ -211,8 +211,8 @@ def test_spearman_across_models_matches_scipy(six_models):
 
 
 def test_the_report_shows_the_shift_panels_and_the_correlation_table(six_models):
-    from robustbench_lite.drawing import model_colours
-    from robustbench_lite.shift_plots import plot_natural_shifts
+    from robustbench_lite.report.drawing import model_colours
+    from robustbench_lite.report.shift_panels import plot_natural_shifts
 
     run, result, written = six_models
     assert written["plot:natural_shifts"] == run / "plots" / "natural_shifts.png"
@@ -236,7 +236,7 @@ def test_the_report_shows_the_shift_panels_and_the_correlation_table(six_models)
 
 
 def test_three_models_are_not_identified(tmp_path, capsys):
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     run = make_shift_run(tmp_path / "run", models=MODELS[:3])
     assert main(["report", str(run), "--bootstrap", "50"]) == 0
@@ -271,8 +271,8 @@ def test_imagenet_a_is_read_on_the_piece_its_counterpart_falls_on(tmp_path):
     lines = result.published.loc[result.published["condition"] == "imagenet-a"]
     assert lines["reference"].tolist() == [f"testbed:imagenet-a (below {split})", f"testbed:imagenet-a (above {split})"]
     assert result.shift_names == ["imagenet-a"]
-    from robustbench_lite.drawing import model_colours
-    from robustbench_lite.shift_plots import plot_natural_shifts
+    from robustbench_lite.report.drawing import model_colours
+    from robustbench_lite.report.shift_panels import plot_natural_shifts
 
     figure = plot_natural_shifts(result, model_colours(result.data.models))
     assert figure.axes[0].get_title() == f"ImageNet-A\ntwo lines fitted on {below.n} + {above.n} testbed models"

@@ -19,10 +19,10 @@ import pytest
 import torch
 from PIL import Image
 
-from robustbench_lite.cli import main
+from robustbench_lite.cli.commands import main
 from robustbench_lite.errors import UserError
-from robustbench_lite.conditions import SHIFT_COUNTERPART, condition_key, counterpart_of, parse_condition_key
-from robustbench_lite.shifts import shift_classes
+from robustbench_lite.conditions.keys import SHIFT_COUNTERPART, condition_key, counterpart_of, parse_condition_key
+from robustbench_lite.data.shifts import shift_classes
 
 MODEL = "efficientnet_lite0"
 R_INDICES = [int(i) for i in (files("timm") / "data" / "_info" / "imagenet_r_indices.txt").read_text().split()]
@@ -142,7 +142,7 @@ def test_a_half_done_shift_run_resumes_to_the_same_records(shift_run, tmp_path):
     assert len(dropped) == 2 + 2  # R's blocks 1-2 and both blocks of its counterpart: 8 photos in chunks of 4
     for path in dropped:
         path.unlink()
-    from robustbench_lite.cli import main as cli_main
+    from robustbench_lite.cli.commands import main as cli_main
 
     assert cli_main(command(shift_run["base"] / "val", shift_run["shifts"], out, "--no-report")) == 0
     keys = ["model", "transform", "severity", "image_id"]
@@ -172,8 +172,8 @@ def test_resume_with_other_shift_photos_is_refused(shift_run, tmp_path, cli_run)
 
 
 def test_limit_classes_and_dry_run_count_each_shift(shift_run, cli_run):
-    from robustbench_lite.config import RunConfig
-    from robustbench_lite.plan import plan_run
+    from robustbench_lite.run.config import RunConfig
+    from robustbench_lite.run.plan import plan_run
 
     base = shift_run["base"]
     config = RunConfig(data=str(base / "val"), models=MODEL, transforms="none", limit=6, device="cpu",
@@ -210,7 +210,7 @@ def test_bad_shift_name_and_missing_folder_are_one_line_errors(shift_run, cli_ru
 
 
 def test_toml_and_api_take_shifts(tmp_path):
-    from robustbench_lite.config import RunConfig, read_config_file
+    from robustbench_lite.run.config import RunConfig, read_config_file
 
     (tmp_path / "bench.toml").write_text('shifts = ["imagenet-r=r", "imagenet-sketch"]\n')
     assert read_config_file(tmp_path / "bench.toml")["shifts"] == [f"imagenet-r={(tmp_path / 'r').resolve()}",
@@ -233,8 +233,8 @@ def test_condition_keys_of_shifts_and_counterparts():
 
 
 def test_imagenet_a_brings_its_own_counterpart_and_classes(shift_run, shared_sample, shared_manifest, tmp_path):
-    from robustbench_lite.config import RunConfig
-    from robustbench_lite.plan import plan_run
+    from robustbench_lite.run.config import RunConfig
+    from robustbench_lite.run.plan import plan_run
 
     a_classes = shift_classes("imagenet-a")
     for row in [r for r in shared_manifest if int(r["imagenet_index"]) in a_classes][:3]:
@@ -250,7 +250,7 @@ def test_imagenet_a_brings_its_own_counterpart_and_classes(shift_run, shared_sam
 
 
 def test_an_undecodable_photo_in_two_photo_sets_is_listed_once(tmp_path):
-    from robustbench_lite.store import ChunkStore
+    from robustbench_lite.results.store import ChunkStore
 
     store = ChunkStore(tmp_path)
     broken = {"path": "n01443537/x.JPEG", "reason": "cannot identify image file"}
@@ -261,8 +261,8 @@ def test_an_undecodable_photo_in_two_photo_sets_is_listed_once(tmp_path):
 
 
 def test_a_name_alone_uses_the_cached_dataset(shift_run, shared_sample, shared_manifest, tmp_path, monkeypatch):
-    from robustbench_lite.config import RunConfig
-    from robustbench_lite.plan import plan_run
+    from robustbench_lite.run.config import RunConfig
+    from robustbench_lite.run.plan import plan_run
 
     monkeypatch.setenv("ROBUSTBENCH_LITE_CACHE", str(tmp_path))
     for row in shared_manifest[300:304]:  # laid out in the cache as fetch_named_dataset leaves it: synset folders

@@ -19,7 +19,7 @@ def shared_categories() -> dict[str, list[int]]:
 
 @pytest.fixture(scope="module")
 def mvh_run(shared_sample, tmp_path_factory):
-    from robustbench_lite.cli import main
+    from robustbench_lite.cli.commands import main
 
     out = tmp_path_factory.mktemp("mvh") / "run"
     code = main(["run", "--data", str(shared_sample), "--models", "efficientnet_lite0", "--protocol", "sixteen-class",

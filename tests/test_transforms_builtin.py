@@ -22,9 +22,9 @@ from scipy.ndimage import gaussian_filter
 from skimage.metrics import structural_similarity
 from torchvision.transforms import CenterCrop, InterpolationMode, Resize
 
-from robustbench_lite.preview import GAP, preview_grid, save_preview
-from robustbench_lite.registry import all_transforms, get_transform
-from robustbench_lite.rng import PhotoRNG, photo_seed
+from robustbench_lite.report.preview import GAP, preview_grid, save_preview
+from robustbench_lite.conditions.registry import all_transforms, get_transform
+from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 from transforms import _common
 
 REPO = Path(__file__).resolve().parents[1]

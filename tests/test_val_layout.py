@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from robustbench_lite.data import open_dataset
-from robustbench_lite.imagenet import synset_to_index
+from robustbench_lite.data.datasets import open_dataset
+from robustbench_lite.data.imagenet import synset_to_index
 from robustbench_lite.errors import UserError
 
 

@@ -68,7 +68,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG
 from transforms import corruptions_blur, corruptions_digital, corruptions_noise, corruptions_weather
 from transforms._common import gaussian_kernel, mirror_index, separable_filter, truncated_radius
 from transforms._corruption_kit import correlate, in_chunks, pick, skimage_gaussian

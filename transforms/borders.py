@@ -8,8 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from robustbench_lite import register_transform
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG, register_transform
 from transforms._common import mirror_index, resize
 
 WIDTHS = (0.05, 0.10, 0.20, 0.30, 0.40)

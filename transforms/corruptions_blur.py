@@ -29,7 +29,7 @@ import math
 import torch
 from torch import Tensor
 
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG
 from transforms._common import gaussian_kernel, separable_filter
 from transforms._corruption_kit import EXTRA, SCALED_DOC, correlate, corruption, finish, in_chunks, line_blur
 from transforms._corruption_kit import motion_kernel, pick, scale, skimage_gaussian, table_doc, zoom_to

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG
 from transforms._common import separable_filter, warp
 from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, pick, scale
 from transforms._corruption_kit import scipy_taps, table_doc, threaded_map

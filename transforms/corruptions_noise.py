@@ -12,7 +12,7 @@ import math
 import torch
 from torch import Tensor
 
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG
 from transforms._corruption_kit import EXTRA, corruption, finish, pick, table_doc, threaded_map
 
 # Published parameter tables, one entry per severity 1..5.

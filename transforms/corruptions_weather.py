@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG
 from transforms._common import luma
 from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, line_blur, motion_kernel
 from transforms._corruption_kit import pick, scale, skimage_gaussian, table_doc, threaded_map, zoom_to

@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_lite import register_transform
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG, register_transform
 from transforms._common import WARP_PADDING, aspect_scale, identity_grid, warp
 
 PADDING_DOC = f"grid_sample bilinear, align_corners=False, padding_mode={WARP_PADDING!r}"

@@ -3,8 +3,7 @@ from __future__ import annotations
 
 from torch import Tensor
 
-from robustbench_lite import register_transform
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG, register_transform
 from transforms._common import blend, grey3
 
 FRACTIONS = (0.2, 0.4, 0.6, 0.8, 1.0)

@@ -2,7 +2,7 @@
 
 After rgeirhos/generalisation-humans-DNNs code/image_manipulation.py (the stimuli of
 model-vs-human): every level equals the condition_value of model-vs-human's human table, so each
-condition meets one row of human data (robustbench_lite.humans). Greyscale is skimage's rgb2gray
+condition meets one row of human data (robustbench_lite.analysis.humans). Greyscale is skimage's rgb2gray
 (BT.709: 0.2125 R + 0.7154 G + 0.0721 B); all but mvh_greyscale at level 0 and false_colour act
 on it and return it on three channels. Filter sigmas are pixels at 224 px and scale with the side.
 Eidolon I-III are left out: the Eidolon toolbox's partially coherent disarray is not reproduced.
@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from robustbench_lite import register_transform
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG, register_transform
 from transforms._common import aspect_scale, identity_grid, side, warp
 
 FAMILY = "modelvshuman"

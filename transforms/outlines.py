@@ -9,8 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from robustbench_lite import register_transform
-from robustbench_lite.rng import PhotoRNG
+from robustbench_lite import PhotoRNG, register_transform
 from transforms._common import blend, luma, per_image_quantiles, side_blur, sobel
 
 FADES = (0.2, 0.4, 0.6, 0.8, 1.0)

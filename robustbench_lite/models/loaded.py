@@ -6,7 +6,7 @@ from typing import Sequence
 
 import torch
 
-from ..decode import Geometry
+from ..data.decode import Geometry
 from .entries import ModelEntry
 from .loaders import LOADERS
 from .preprocessing import Preprocessing, resolve_preprocessing

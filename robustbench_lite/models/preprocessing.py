@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..decode import Geometry
+from ..data.decode import Geometry
 
 
 @dataclass(frozen=True)
