@@ -5,8 +5,8 @@ Decode once per geometry, transform once per condition, feed every model of the 
 from __future__ import annotations
 
 import signal
-import time
 import sys
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -62,6 +62,17 @@ def ignore_interrupts(worker_id: int) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sys.excepthook = _quiet_on_hang_up(sys.excepthook)
+
+
+def _quiet_on_hang_up(previous):
+    """A worker's fd-sharing thread (multiprocessing.resource_sharer) reports through sys.excepthook;
+    when Ctrl-C stops the main process mid-handshake it sees "connection reset": not an error to print."""
+    def hook(kind, value, traceback):
+        if not issubclass(kind, (ConnectionResetError, BrokenPipeError)):
+            previous(kind, value, traceback)
+
+    return hook
 
 
 def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Callable[[str], None]) -> list[dict]:
