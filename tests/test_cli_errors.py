@@ -25,6 +25,17 @@ def test_unknown_model(cli_run, shared_sample, tmp_path):
     assert_one_line_error(result, "no_such_net")
 
 
+@pytest.mark.parametrize("typed, meant", [("efficientnet-lite0", "efficientnet_lite0"), ("EfficientNet_Lite2", "efficientnet_lite2"),
+                                           ("efficientnet_lit1", "efficientnet_lite1"), ("resnet50x", "timm:resnet50")])
+def test_a_mistyped_model_suggests_the_packaged_name_before_the_hub(typed, meant, cli_run, shared_sample, tmp_path):
+    """A bare name close to a packaged model (separator- and case-blind) is pointed there, not at a hub download."""
+    result = cli_run("run", "--data", shared_sample, "--models", typed, "--transforms", "none", "--limit", "2",
+                     "--out", tmp_path / "r")
+    assert_one_line_error(result, f"--models {typed}:", f"did you mean {meant}")
+    if not meant.startswith("timm:"):
+        assert f"did you mean {meant}?" in result[2] and "timm:" not in result[2].split("did you mean")[1]
+
+
 def test_missing_weights_package(cli_run, shared_sample, tmp_path, monkeypatch):
     # a packaged name whose weights package is not installed: the real import fails
     monkeypatch.setitem(models_module.PACKAGED_MODELS, "efficientnet_lite9", models_module.packaged.PackagedWeights(

@@ -76,7 +76,7 @@ def test_line_and_effective_robustness_hand_worked():
 def test_probit_fit_recovers_an_exact_line():
     clean = np.array([0.3, 0.5, 0.7, 0.9])
     shifted = stats.norm.cdf(0.8 * stats.norm.ppf(clean) - 0.5)
-    line = fit.fit_line(clean, shifted)
+    line = fit.fit_line(clean, shifted, "probit")
     assert (line.scale, line.slope, line.intercept, line.r2) == ("probit", pytest.approx(0.8), pytest.approx(-0.5),
                                                                  pytest.approx(1.0))
     assert np.allclose(fit.effective_robustness(clean, shifted, line), 0, atol=1e-12)
@@ -136,6 +136,40 @@ def test_fit_command_table_format(tmp_path):
 def test_cli_scale_names_match_fit():
     assert set(cli_analysis.SCALE_NAMES) == set(fit.SCALES) | {"identity"}
     assert cli_analysis.DEFAULT_BOOTSTRAP == fit.DEFAULT_BOOTSTRAP
+    assert cli_analysis.DEFAULT_SCALE == fit.DEFAULT_SCALE == "logit"
+
+
+def test_fit_and_the_report_default_to_the_same_logit_line(tmp_path):
+    """The same models' accuracies: `fit` without --scale gives the report's line (logit, the testbed's scale),
+    both equal to least squares of logit(shifted) on logit(clean) computed here; `--help` says so."""
+    rng = np.random.default_rng(4)
+    n = 300
+    correct = {}
+    for model, (p_clean, p_shift) in {"a": (.55, .25), "b": (.65, .38), "c": (.72, .41), "d": (.80, .55),
+                                      "e": (.88, .62), "f": (.60, .35)}.items():
+        correct[(model, "clean")] = rng.random(n) < p_clean
+        correct[(model, "t@1")] = rng.random(n) < p_shift
+    acc = pd.DataFrame([{"model": m, "key": k, "top1": 100 * v.mean()} for (m, k), v in correct.items()])
+    table = acc.pivot(index="model", columns="key", values="top1").rename(
+        columns={"clean": "clean_top1", "t@1": "shifted_top1"}).reset_index()
+    path = tmp_path / "acc.csv"
+    table.to_csv(path, index=False)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    want_slope, want_intercept = np.polyfit(logit(table["clean_top1"] / 100), logit(table["shifted_top1"] / 100), 1)
+
+    result = CliRunner().invoke(cli_analysis.fit_command, [str(path), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    line = json.loads(result.stdout)
+    assert line["scale"] == "logit"
+    assert line["slope"] == pytest.approx(want_slope, abs=1e-9) and line["intercept"] == pytest.approx(want_intercept, abs=1e-9)
+    report = run_fit.fit_run(run_records(correct), CONDITIONS, n_boot=20, seed=0).lines
+    assert report.loc[0, "scale"] == "logit" and report.loc[0, "slope"] == pytest.approx(want_slope, abs=1e-9)
+    assert fit.fit_table(path).line.slope == pytest.approx(want_slope, abs=1e-9)
+
+    probit = CliRunner().invoke(cli_analysis.fit_command, [str(path), "--format", "json", "--scale", "probit"])
+    assert abs(json.loads(probit.stdout)["slope"] - want_slope) > 0.01  # the default is not probit in disguise
+    helped = CliRunner().invoke(cli_analysis.fit_command, ["--help"]).stdout
+    assert "[default: logit" in " ".join(helped.split())
 
 
 # ---------------------------------------------------------------- run fits with the photo bootstrap

@@ -1,7 +1,7 @@
 """The linear reproducibility fit: f(shifted accuracy) = slope * f(clean accuracy) + intercept.
 
-Fitted by ordinary least squares across models, f = probit, logit or identity of the
-accuracy as a fraction (Recht et al. 2019; Taori et al. 2020; Miller et al. 2021). A model's
+Fitted by ordinary least squares across models, f = logit (the default: the testbed's published
+lines), probit or identity of the accuracy as a fraction (Recht et al. 2019; Taori et al. 2020; Miller et al. 2021). A model's
 effective robustness is its shifted accuracy minus the line's prediction at its clean accuracy.
 A run's fits, with a bootstrap over photos, are in `run_fit.py`.
 """
@@ -19,6 +19,7 @@ from ..errors import UserError
 
 MIN_MODELS = 3
 DEFAULT_BOOTSTRAP = 1000
+DEFAULT_SCALE = "logit"  # the scale of the testbed's published lines: `fit`, the report and the library agree
 
 Scale = tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]
 SCALES: dict[str, Scale] = {
@@ -122,7 +123,7 @@ class TwoPieceLine:
         return np.where(self.is_above(clean), self.above.predict(clean), self.below.predict(clean))
 
 
-def fit_line(clean, shifted, scale: str = "probit", noun: str = "models") -> LineFit:
+def fit_line(clean, shifted, scale: str = DEFAULT_SCALE, noun: str = "models") -> LineFit:
     """Fit f(shifted) on f(clean), accuracies as fractions; points at 0 or 1 (infinite under
     probit/logit) or missing are left out and counted in `n_excluded`."""
     scale = scale_name(scale)
@@ -188,7 +189,7 @@ def select_rows(table: pd.DataFrame, where: str | None) -> np.ndarray:
 
 
 def fit_table(table: pd.DataFrame | str | Path, x: str = "clean_top1", y: str = "shifted_top1",
-              scale: str = "probit", where: str | None = None, noun: str = "rows") -> TableFit:
+              scale: str = DEFAULT_SCALE, where: str | None = None, noun: str = "rows") -> TableFit:
     """Fit y on x over the rows `where` selects; accuracies in percent when any value exceeds 1.
 
     Effective robustness is given for every row (fitted or not), in the table's unit.

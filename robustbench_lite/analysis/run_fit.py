@@ -18,7 +18,7 @@ import pandas as pd
 from ..conditions.keys import condition_key, condition_rank, condition_table
 from ..errors import UserError
 from ..results.records import correctness_cube
-from .fit import (DEFAULT_BOOTSTRAP, LineFit, TwoPieceLine, fit_line, line_stats, scale_accuracy, scale_name,
+from .fit import (DEFAULT_BOOTSTRAP, DEFAULT_SCALE, LineFit, TwoPieceLine, fit_line, line_stats, scale_accuracy, scale_name,
                   unscale_accuracy)
 from .references import counterpart, is_counterpart, is_natural_shift
 
@@ -154,7 +154,7 @@ def not_identified(x: np.ndarray) -> str | None:
 
 
 def fit_run(records: pd.DataFrame, conditions=None, model_order: Sequence[str] | None = None,
-            scale: str = "probit", n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, ci: float = 0.95,
+            scale: str = DEFAULT_SCALE, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0, ci: float = 0.95,
             published: dict[str, tuple[str, LineFit | TwoPieceLine]] | None = None,
             placement: str = "indicative") -> RunFit:
     """Fit every condition and family aggregate of a run across its models, with bootstrap intervals.

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 # kept light: pandas/scipy load only when a command runs (tests check these match fit.py)
 SCALE_NAMES = ("probit", "logit", "linear", "identity")
 DEFAULT_BOOTSTRAP = 1000
+DEFAULT_SCALE = "logit"  # fit.DEFAULT_SCALE: the testbed's published lines, `fit` and the report alike
 SCALE_CHOICE = click.Choice(SCALE_NAMES)
 
 
@@ -104,8 +105,8 @@ def summary_as_table(path: Path, condition: str | None):
 @click.option("--x", "x", default="clean_top1", show_default=True, help="Column of clean accuracies.")
 @click.option("--y", "y", default="shifted_top1", show_default=True, help="Column of shifted accuracies.")
 @click.option("--scale", type=SCALE_CHOICE, default=None,
-              help="Axis transform before the least-squares fit.  [default: probit; logit with --population, "
-                   "the testbed's own]")
+              help="Axis transform before the least-squares fit.  [default: logit, the scale of the testbed's "
+                   "published lines and of the report's fits]")
 @click.option("--where", default=None, help="pandas query selecting the rows to fit (default: all), "
                                             "e.g. \"use_for_line_fit == 1\".")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -144,7 +145,7 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 
         if scale not in (None, "logit", "probit"):
             raise UserError(f"fit --population: the published lines are fitted on logit or probit axes, not {scale}")
-        drawn = draw_population_figure(shift, out, scale=scale or "logit")
+        drawn = draw_population_figure(shift, out, scale=scale or DEFAULT_SCALE)
         sign = "-" if drawn["intercept"] < 0 else "+"
         click.echo(f"wrote {out}: {drawn['n_points']} testbed models ({drawn['n']} on the line), "
                    f"{drawn['scale']}(shifted) = {drawn['slope']:.4f} * {drawn['scale']}(clean) {sign} {abs(drawn['intercept']):.4f}")
@@ -158,7 +159,7 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
         table = summary_as_table(csv, condition)  # a run's summary.csv
     elif condition is not None:
         raise UserError("fit --condition goes with a run's summary.csv")
-    result = fit_table(table, x, y, scale or "probit", where)
+    result = fit_table(table, x, y, scale or DEFAULT_SCALE, where)
     for note in result.notes:
         click.echo(f"note: {note}", err=True)
     if fmt == "json":
@@ -183,7 +184,7 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
                    "drawn only]")
 @click.option("--baseline", default=None,
               help="Model whose errors normalise CE/mCE (default: the run's, else its first model).")
-@click.option("--scale", type=SCALE_CHOICE, default="logit", show_default=True,
+@click.option("--scale", type=SCALE_CHOICE, default=DEFAULT_SCALE, show_default=True,
               help="Scale of the reproducibility fit (the testbed fits on logit).")
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates over photos for the fit's intervals.")

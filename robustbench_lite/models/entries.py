@@ -51,6 +51,19 @@ def timm_classifier_names(pattern: str) -> list[str]:
     return [n for n in names if getattr(get_pretrained_cfg(n), "num_classes", 1000) == 1000]
 
 
+def close_packaged_name(name: str) -> str | None:
+    """The packaged model a mistyped bare name most likely means (`efficientnet-lite0`, `EfficientNet_Lite1`),
+    matched case- and separator-blind before timm's hub names are considered; None when none is close."""
+    import difflib
+
+    def plain(text: str) -> str:
+        return text.lower().replace("-", "_").replace(" ", "_")
+
+    by_plain = {plain(n): n for n in PACKAGED_MODELS}
+    close = difflib.get_close_matches(plain(name), list(by_plain), n=1, cutoff=0.8)
+    return by_plain[close[0]] if close else None
+
+
 def check_timm_name(name: str, token: str | None = None) -> None:
     """A named timm model must exist and have pretrained ImageNet weights: a one-line error now, not at load.
 
@@ -62,8 +75,10 @@ def check_timm_name(name: str, token: str | None = None) -> None:
     if not timm.is_model(name):
         import difflib
 
-        close = difflib.get_close_matches(name, timm.list_models(pretrained=True), n=1)
-        hint = f"did you mean timm:{close[0]}? " if close else ""
+        packaged = None if token.startswith("timm:") else close_packaged_name(name)
+        close = [packaged] if packaged else [f"timm:{n}" for n in
+                                             difflib.get_close_matches(name, timm.list_models(pretrained=True), n=1)]
+        hint = f"did you mean {close[0]}? " if close else ""
         raise UserError(f"--models {token}: not a packaged model ({', '.join(PACKAGED_MODELS)}) nor a timm "
                         f"architecture; {hint}(`robustbench-lite models --timm PATTERN` lists them)")
     if not is_model_pretrained(name):
