@@ -312,3 +312,61 @@ def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
     assert rows == 3 and merged.schema.equals(schema, check_metadata=False)
     assert merged.column("stimulus_condition").null_count == 3
     assert merged.column("correct1").to_pylist() == [True, False, True]
+
+
+STALL_PLUGIN = '''
+import os
+import time
+from pathlib import Path
+
+from robustbench_lite import register_transform
+
+
+@register_transform("stall", family="stall", severities=(1.0,))
+def stall(x, level, rng):
+    """The photo as it is; with RBL_STALL_MARKER set it first touches that file and waits (to be interrupted)."""
+    marker = os.environ.get("RBL_STALL_MARKER")
+    if marker:
+        Path(marker).touch()
+        time.sleep(300)
+    return x
+'''
+
+
+def test_ctrl_c_keeps_every_finished_condition_and_the_resume_redoes_only_the_rest(shared_sample, tmp_path, cli_run):
+    """Ctrl-C while the third condition (stall) runs: clean and posterise@1 finished and are both kept; the same
+    command then evaluates only stall@1, whose records (the photos as they are) equal clean's."""
+    plugin = tmp_path / "stall.py"
+    plugin.write_text(STALL_PLUGIN)
+    out, marker = tmp_path / "run", tmp_path / "stalled"
+    args = ["run", "--data", str(shared_sample), "--models", "efficientnet_lite0", "--transforms", "posterise,stall",
+            "--severities", "1", "--limit", "4", "--chunk-size", "4", "--device", "cpu", "--workers", "0", "--no-report",
+            "--plugin", str(plugin), "--out", str(out)]
+    log = tmp_path / "interrupted.log"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RBL_STALL_MARKER": str(marker)}
+    proc = subprocess.Popen([sys.executable, "-m", "robustbench_lite", *args], cwd=REPO, env=env, start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=log.open("w"))
+    deadline = time.monotonic() + 180
+    while not marker.exists():
+        assert proc.poll() is None, log.read_text()[-3000:]
+        if time.monotonic() > deadline:
+            os.killpg(proc.pid, signal.SIGKILL)
+            pytest.fail("the stalling condition never started")
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    assert proc.wait(timeout=60) == 130, log.read_text()[-3000:]
+    assert group_is_gone(proc.pid)
+    kept = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in chunk_files(out)}
+    assert sorted(name.split("-")[1] for name in kept) == ["clean", "posterise"], kept
+    assert manifest(out)["status"] == "interrupted"
+
+    code, _, err = cli_run(*args)
+    assert code == 0, err
+    assert RESUMING.search(err).groups() == ("2", "3")
+    after = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in chunk_files(out)}
+    assert {name: after[name] for name in kept} == kept and len(after) == 3
+    records = sorted_records(out)
+    assert records.groupby("transform").size().to_dict() == {"clean": 4, "posterise": 4, "stall": 4}
+    clean = records[records["transform"] == "clean"].reset_index(drop=True)
+    stalled = records[records["transform"] == "stall"].reset_index(drop=True)
+    assert_same_records(stalled.assign(transform="clean", severity=clean["severity"]), clean)

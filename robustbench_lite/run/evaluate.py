@@ -103,6 +103,7 @@ class BlockEvaluator:
         self.spec_by_name = {s.name: s for s in plan.transforms}
         self.release = release  # blocks decoded at RELEASE_GEOMETRY for the imagenet-c corruption protocol
         self.failed: dict[tuple[str, int, str], str] = {}
+        self._queued: tuple | None = None  # a finished chunk whose host copy is in flight (CUDA), written next
         self._masks: dict[frozenset[int], torch.Tensor] = {}
 
     def class_mask(self, classes: frozenset[int] | None) -> torch.Tensor | None:
@@ -134,15 +135,24 @@ class BlockEvaluator:
                   classes: frozenset[int] | None = None) -> None:
         """Evaluate every pending condition x model on one decoded block, one chunk per condition.
 
-        `classes` restricts the logits scored (the photo set's rule). Results stay on the device until
-        the chunk is complete; its copy to the host starts then and
-        is written once the next condition is queued, so the device never waits for the records.
+        `classes` restricts the logits scored (the photo set's rule). On CUDA a chunk's results stay on
+        the device until it is complete; its copy to the host starts then and it is written once the
+        next condition is queued, so the device never waits for the records. Elsewhere each chunk is
+        written as soon as it is complete. Whatever stops the block (Ctrl-C included), a finished chunk
+        still waiting is written before it stops: no finished work is lost.
         """
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
         labels = torch.from_numpy(labels_host).to(self.device)
         models = {m.name: m for m in self.group.models}
-        queued = None
+        self._queued = None
+        try:
+            self._run_conditions(block, samples, pixels, pending, classes, labels, labels_host, ids, models)
+        finally:  # finished work is kept however the block stops (Ctrl-C, a failure)
+            self._flush()
+
+    def _run_conditions(self, block, samples, pixels, pending, classes, labels, labels_host, ids, models) -> None:
+        """The loop of `run_block`: each pending condition transformed once and fed to the group's models."""
         class_mask = self.class_mask(classes)
         stimuli = any(s.category is not None for s in samples)  # model-vs-human's stimuli: category, condition
         extra = ([s.category for s in samples], [s.stimulus_condition for s in samples]) if stimuli else (None, None)
@@ -179,10 +189,16 @@ class BlockEvaluator:
                 self._fail(condition, names, str(exc))
                 self.progress.update((len(ids) - start) * len(names))
                 continue
-            if queued is not None:
-                self._write_chunk(*queued)
-            queued = (block, condition, names, ids, labels_host, start_host_copy(outputs, summaries, self.device), extra)
-        if queued is not None:
+            self._flush()
+            self._queued = (block, condition, names, ids, labels_host, start_host_copy(outputs, summaries, self.device),
+                            extra)
+            if self.device.type != "cuda":  # nothing to overlap: written as soon as it is complete
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write the finished chunk still waiting, if any (once: it is taken off the queue first)."""
+        if self._queued is not None:
+            queued, self._queued = self._queued, None
             self._write_chunk(*queued)
 
     def _fail(self, condition: Condition, names: Sequence[str], error: str) -> None:
