@@ -201,6 +201,47 @@ def test_a_block_of_only_undecodable_photos_counts_as_done(shared_manifest, tmp_
     assert len(manifest["skipped"]) == 4 and manifest["records"] == 4
 
 
+def test_a_folder_of_only_unreadable_files_stops_before_any_model_loads(shared_manifest, tmp_path, cli_run):
+    """Text and random bytes named .JPEG, and an empty file: one line naming the files, no model loaded, no run folder."""
+    root = tmp_path / "data"
+    synsets = sorted({r["synset"] for r in shared_manifest})[:2]
+    for synset in synsets:
+        (root / synset).mkdir(parents=True)
+        (root / synset / "text.JPEG").write_text("not a photo")
+        (root / synset / "noise.JPEG").write_bytes(np.random.default_rng(0).bytes(500))
+    (root / synsets[0] / "empty.JPEG").write_bytes(b"")
+    code, out, err = cli_run(*run_args(root, tmp_path / "run"))
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err and "loading" not in err, err
+    assert lines[0].startswith(f"error: --data {root}: none of its 5 photo file(s) can be read as an image (")
+    assert f"{synsets[0]}/empty.JPEG: empty file" in lines[0] and "not an image Pillow can read" in lines[0]
+    assert "and 2 more" in lines[0] and "no model loaded" in lines[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_folder_whose_photos_open_but_none_decodes_fails_and_its_manifest_says_so(shared_manifest, tmp_path, cli_run):
+    """Real JPEGs cut short: their headers open, no photo decodes. Exit 2 with one line naming the files, and a
+    manifest whose status is failed (never complete) listing every skipped file with its reason."""
+    root = tmp_path / "data"
+    rows = shared_manifest[:4]
+    for row in rows:
+        target = root / row["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((SHARED_SAMPLE / row["path"]).read_bytes()[:3000])
+    out = tmp_path / "run"
+    code, _, err = cli_run(*run_args(root, out))
+    assert code == 2, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(f"error: --data {root}: none of its 4 photo(s) could be decoded (") and "truncated" in last
+    assert "and 1 more" in last and f"under 'skipped' in {out / 'manifest.json'}" in last and "Traceback" not in err
+    assert "records are empty" not in err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["error"] == last.removeprefix("error: ")
+    assert sorted(item["path"] for item in manifest["skipped"]) == sorted(r["path"] for r in rows)
+    assert all("truncated" in item["reason"] for item in manifest["skipped"]) and manifest["records"] == 0
+
+
 # --- property tests: whatever the bytes, a photo or a reason, never another exception -------------
 
 

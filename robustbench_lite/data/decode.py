@@ -74,7 +74,7 @@ def _high_depth_to_rgb(img: Image.Image) -> Image.Image:
     return Image.fromarray(eight).convert("RGB")
 
 
-def _not_a_file_reason(path: Path) -> str | None:
+def not_a_file_reason(path: Path) -> str | None:
     """Why `path` cannot be read as a photo without opening it (a FIFO would block forever), or None."""
     if path.is_file():
         return "empty file" if path.stat().st_size == 0 else None
@@ -106,7 +106,7 @@ def load_rgb(path: Path | str) -> Image.Image:
     """
     path = Path(path)
     try:
-        reason = _not_a_file_reason(path)
+        reason = not_a_file_reason(path)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
     if reason:

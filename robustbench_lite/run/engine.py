@@ -14,6 +14,7 @@ import torch
 
 from ..data.decode import RELEASE_GEOMETRY, DecodeDataset, collate_decoded
 from ..data.device_decode import JpegBytesDataset, collate_raw, decode_block, resolve_decode
+from ..data.readable import no_photo_decoded
 from ..errors import UserError
 from ..models import LoadedModel, load_models
 from ..results.manifest import build_manifest, check_resumable, write_manifest
@@ -246,6 +247,13 @@ def finalize(plan: Plan, models: list[LoadedModel], manifest: dict, timer: Stage
     with timer("merge"):
         failed_cells = [(f["transform"], f["severity"], f["model"]) for f in failed]
         rows = store.merge(plan.run_dir / "records.parquet", plan.config.save_logits, exclude=failed_cells)
+    problem = no_photo_decoded(f"--data {plan.config.data}", store.skipped(), rows, failed)
+    if problem:  # nothing to report on: the manifest says what happened and lists every skipped file
+        problem += f"; each skipped file and its reason are under 'skipped' in {plan.run_dir / 'manifest.json'}"
+        write_manifest(plan.run_dir, {**manifest, "skipped": skipped, "failed": failed, "records": 0, "error": problem},
+                       status="failed", timings=timer.as_dict())
+        dist.barrier()
+        raise UserError(problem)
     finished = {**manifest, "status": "complete", "skipped": skipped, "failed": failed, "records": rows,
                 "batch_sizes": plan.batch_sizes}
     if plan.config.report:

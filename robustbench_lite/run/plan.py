@@ -16,6 +16,7 @@ from ..data.datasets import Sample, fingerprint_samples, open_dataset, select_sa
 from ..data.device_decode import resolve_decode
 from ..data.imagenet import parse_classes, read_real_labels
 from ..data.mvh_stimuli import experiment_of
+from ..data.readable import check_some_readable
 from ..data.shifts import Shift, absolute_spec, counterpart_samples, open_shift, parse_shift_specs
 from ..data.sixteen_class import MEMBERS
 from ..errors import UserError
@@ -178,6 +179,9 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
     samples = select_samples(dataset, config.limit, classes)
     config = replace(config, shifts=[absolute_spec(spec) for spec in parse_shift_specs(config.shifts)])  # absolute
     shifts = [open_shift(spec, config.limit, classes) for spec in config.shifts]
+    check_some_readable(samples, f"--data {config.data}")  # a folder of nothing but unreadable files: stop now
+    for shift in shifts:
+        check_some_readable(shift.samples, f"--shifts {shift.name}")
     for shift in shifts:
         if shift.classes is not None and not counterpart_samples(samples, shift.classes):
             echo(f"warning: no photo of --data is in {shift.name}'s {len(shift.classes)} classes: "
