@@ -106,7 +106,7 @@ def faulty_run(shared_sample, tmp_path_factory):
                  "--device", "cpu", "--no-report", "--out", str(out)])
     manifest = json.loads((out / "manifest.json").read_text())
     failed = {(f["model"], f["transform"]): f["error"] for f in manifest["failed"]}
-    return code, out, failed, bad_model
+    return code, out, failed, "tf_efficientnet_lite0@nan_classifier"  # the checkpoint's display name: ARCH@STEM
 
 
 def test_the_run_completes_with_exit_code_3(faulty_run):

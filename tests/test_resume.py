@@ -187,9 +187,9 @@ def test_adding_a_model_evaluates_only_its_cells(shared_sample, baseline, tmp_pa
     weights = tmp_path / "lite0.safetensors"
     state = torch.load(packaged_weights_path("efficientnet_lite0"), map_location="cpu", weights_only=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
-    second = f"tf_efficientnet_lite0@{weights}"
+    second = "tf_efficientnet_lite0@lite0"  # the display name of tf_efficientnet_lite0@{weights}
 
-    code, _, err = cli_run(*run_args(shared_sample, out, transforms="none", models=f"efficientnet_lite0,{second}"))
+    code, _, err = cli_run(*run_args(shared_sample, out, transforms="none", models=f"efficientnet_lite0,tf_efficientnet_lite0@{weights}"))
     assert code == 0, err
     blocks = LIMIT // CHUNK
     assert RESUMING.search(err).groups() == (str(blocks), str(2 * blocks))

@@ -144,3 +144,42 @@ def test_two_model_report_says_the_fit_is_unavailable(cli_run, three_model_repor
     fit = pd.read_csv(two / "fit.csv")
     assert fit["status"].str.startswith("unavailable: needs >= 3 models").all()
     assert "unavailable" in (two / "report.md").read_text()
+
+
+def test_checkpoint_models_get_short_unique_names_and_the_manifest_keeps_the_path(shared_sample, tmp_path, cli_run):
+    """Two checkpoints with one stem (lite0's packaged weights saved as .pth in two folders): the tables name them
+    ARCH@FOLDER/FILE, never the full path; a unique one is ARCH@STEM; the manifest keeps each full path."""
+    import json
+
+    from robustbench_lite.models import packaged_weights_path
+
+    state = torch.load(packaged_weights_path("efficientnet_lite0"), map_location="cpu", weights_only=True)
+    paths = [tmp_path / "first" / "best.pth", tmp_path / "second" / "best.pth", tmp_path / "second" / "lite0.pth"]
+    for path in paths:
+        path.parent.mkdir(exist_ok=True)
+        torch.save(state, path)
+    out = tmp_path / "run"
+    models = ",".join(f"tf_efficientnet_lite0@{p}" for p in paths)
+    code, _, err = cli_run("run", "--data", shared_sample, "--models", models, "--transforms", "none", "--limit", "4",
+                           "--device", "cpu", "--no-report", "--out", out)
+    assert code == 0, err
+    names = ["tf_efficientnet_lite0@first/best.pth", "tf_efficientnet_lite0@second/best.pth", "tf_efficientnet_lite0@lite0"]
+    assert sorted(pd.read_csv(out / "summary.csv")["model"]) == sorted(names)
+    assert sorted(pd.read_parquet(out / "records.parquet")["model"].unique()) == sorted(names)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {name: manifest["models"][name]["weights"] for name in names} == dict(zip(names, map(str, paths)))
+    assert str(tmp_path) not in " ".join(names)
+    top1 = pd.read_csv(out / "summary.csv").set_index("model")["top1"]
+    assert top1.nunique() == 1  # the same weights three times: the same accuracy under each name
+
+
+def test_checkpoint_display_names_lengthen_only_where_they_collide(tmp_path):
+    tokens = [f"tf_efficientnet_lite0@{tmp_path}/r1/best.pth", f"tf_efficientnet_lite0@{tmp_path}/r2/best.pth",
+              f"tf_efficientnet_lite0@{tmp_path}/r2/best.safetensors", f"resnet18@{tmp_path}/r1/best.pth", "efficientnet_lite0"]
+    entries = resolve_models(",".join(tokens))
+    assert [e.name for e in entries] == ["tf_efficientnet_lite0@r1/best.pth", "tf_efficientnet_lite0@r2/best.pth",
+                                         "tf_efficientnet_lite0@best.safetensors", "resnet18@best", "efficientnet_lite0"]
+    assert [e.path for e in entries[:2]] == [f"{tmp_path}/r1/best.pth", f"{tmp_path}/r2/best.pth"]
+    variants = resolve_models(f"tf_efficientnet_lite0@{tmp_path}/w.pth", [160, 224])
+    assert [(e.name, e.base, e.input_size) for e in variants] == [
+        ("tf_efficientnet_lite0@w@160px", "tf_efficientnet_lite0@w", 160), ("tf_efficientnet_lite0@w@224px", "tf_efficientnet_lite0@w", 224)]

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import fnmatch
+import os
 import re
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Sequence
 
 from ..errors import UserError
@@ -92,9 +94,9 @@ def check_timm_name(name: str, token: str | None = None) -> None:
 
 
 def _entries_of(token: str) -> list[ModelEntry]:
-    if "@" in token:
+    if "@" in token:  # named by `checkpoint_names` once every token is known; the path kept absolute
         arch, path = token.split("@", 1)
-        return [ModelEntry(token, arch.strip(), "checkpoint", path.strip())]
+        return [ModelEntry(token, arch.strip(), "checkpoint", os.path.abspath(os.path.expanduser(path.strip())))]
     if token.startswith("timm:"):
         pattern = token[5:]
         if not _is_pattern(pattern):
@@ -146,4 +148,27 @@ def resolve_models(text: str | list[str], resolutions: Sequence[int] | None = No
         raise UserError("--models: no model given")
     if resolutions:
         entries = [e.at_resolution(side) for e in entries for side in resolutions]
+    short = checkpoint_names([(e.arch, e.path) for e in entries if e.source == "checkpoint"])
+    entries = [replace(e, name=short[(e.arch, e.path)] + (f"@{e.input_size}px" if e.input_size else ""))
+               if e.source == "checkpoint" else e for e in entries]
     return list(dict.fromkeys(entries))
+
+
+def checkpoint_names(checkpoints: Sequence[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """A short, unique display name per (arch, checkpoint path): `ARCH@STEM` (`tf_efficientnet_lite0@best`),
+    lengthened only where two would collide, to the file name (`@best.pth`), then parent folders
+    (`@run1/best.pth`). Tables and plots show it; the manifest keeps the full path."""
+    def label(path: str, depth: int) -> str:
+        parts = Path(path).parts
+        return Path(path).stem if depth == 0 else "/".join(parts[-depth:])
+
+    pairs = list(dict.fromkeys(checkpoints))
+    depth = dict.fromkeys(pairs, 0)
+    while True:
+        names = {pair: f"{pair[0]}@{label(pair[1], depth[pair])}" for pair in pairs}
+        taken = list(names.values())
+        clashing = [pair for pair in pairs if taken.count(names[pair]) > 1 and depth[pair] < len(Path(pair[1]).parts)]
+        if not clashing:
+            return names
+        for pair in clashing:
+            depth[pair] += 1
