@@ -6,6 +6,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -183,3 +184,46 @@ def test_checkpoint_display_names_lengthen_only_where_they_collide(tmp_path):
     variants = resolve_models(f"tf_efficientnet_lite0@{tmp_path}/w.pth", [160, 224])
     assert [(e.name, e.base, e.input_size) for e in variants] == [
         ("tf_efficientnet_lite0@w@160px", "tf_efficientnet_lite0@w", 160), ("tf_efficientnet_lite0@w@224px", "tf_efficientnet_lite0@w", 224)]
+
+
+def test_run_prints_the_top1_and_effective_robustness_tables(shared_sample, tmp_path, cli_run):
+    """`run` prints what `demo` prints (one function): top-1 per condition as in summary.csv, effective robustness
+    against the published line (greyscale@5 is placed) as in effective_robustness.csv, and the report's path."""
+    out = tmp_path / "run"
+    code, stdout, err = cli_run("run", "--data", shared_sample, "--models", "efficientnet_lite0",
+                                "--transforms", "greyscale@5,rotate@3", "--limit", "8", "--device", "cpu", "--out", out)
+    assert code == 0, err
+    lines = stdout.splitlines()
+    assert "top-1 (%):" in lines, stdout
+    from robustbench_lite.cli.results_table import results_text
+
+    summary = pd.read_csv(out / "summary.csv")
+    assert stdout == results_text(summary, out) + "\n"
+    top = lines.index("top-1 (%):")
+    assert lines[top + 1].split() == ["condition", "clean", "greyscale@5", "rotate@3"]
+    want = summary.set_index("transform")["top1"]
+    assert lines[top + 3].split() == ["efficientnet_lite0", *(f"{want[t]:.1f}" for t in ("clean", "greyscale", "rotate"))]
+    er = pd.read_csv(out / "effective_robustness.csv")
+    placed = er.loc[(er["reference"] != "run") & (er["condition"] == "greyscale@5"), "effective_robustness"].item()
+    at = next(i for i, line in enumerate(lines) if line.startswith("effective robustness against the published lines"))
+    assert lines[at + 3].split() == ["efficientnet_lite0", f"{placed:.1f}"]
+    assert lines[-1] == f"report: {out / 'report.html'}"
+
+
+def test_the_result_table_stays_short_for_many_conditions_and_models():
+    from robustbench_lite.cli.results_table import MAX_ROWS, top1_table
+
+    rng = np.random.default_rng(2)
+    rows = [{"model": f"m{i:02d}", "transform": "clean", "family": "clean", "severity": 0, "top1": 80.0 + i / 10}
+            for i in range(25)]
+    rows += [{"model": f"m{i:02d}", "transform": t, "family": fam, "severity": s, "top1": float(rng.uniform(0, 80))}
+             for i in range(25) for t, fam in (("fog", "corruptions"), ("contrast", "corruptions"), ("rotate", "distortions"))
+             for s in range(1, 6)]
+    summary = pd.DataFrame(rows)
+    lines = top1_table(summary).splitlines()
+    assert lines[0] == "top-1 (%), clean and each family's mean over its conditions (16 conditions in summary.csv):"
+    assert lines[1].split() == ["family", "clean", "corruptions", "distortions"]
+    m3 = summary[summary["model"] == "m03"]
+    want = [m3.loc[m3["family"] == f, "top1"].mean() for f in ("clean", "corruptions", "distortions")]
+    assert lines[6].split() == ["m03", *(f"{v:.1f}" for v in want)]
+    assert len(lines) == 3 + MAX_ROWS + 1 and lines[-1].startswith("... and 5 more models")

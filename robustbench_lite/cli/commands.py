@@ -112,6 +112,10 @@ def run_command(ctx: click.Context, **options) -> None:
 
     config = build_config(ctx, options)
     result = run_benchmark(config)
+    if result.summary is not None:
+        from .results_table import results_text
+
+        click.echo(results_text(result.summary, result.run_dir))
     ctx.exit(result.exit_code)
 
 
@@ -242,7 +246,6 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
       robustbench-lite demo
       robustbench-lite demo --photos 200 --severities 1,3,5 --out results/demo-big
     """
-    from ..conditions.keys import condition_key
     from ..run.engine import run_benchmark
 
     data = find_shared_sample()
@@ -253,19 +256,9 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
                        out=out, force=True)
     result = run_benchmark(config)
     if result.summary is not None:
-        summary = result.summary.assign(condition=[condition_key(c, s) for c, s in
-                                                   zip(result.summary["transform"], result.summary["severity"])])
-        table = summary.pivot_table(index="model", columns="condition", values="top1", sort=False)
-        click.echo("\ntop-1 (%):\n" + table.round(1).to_string())
-        import pandas as pd
+        from .results_table import results_text
 
-        er = pd.read_csv(result.run_dir / "effective_robustness.csv")
-        er = er.loc[er["reference"] != "run"]
-        if len(er):
-            table = er.pivot_table(index="model", columns="condition", values="effective_robustness", sort=False)
-            click.echo(f"\neffective robustness against the published lines (points; placement "
-                       f"{er['placement'].iloc[0]}):\n" + table.round(1).to_string())
-        click.echo(f"\nreport: {result.run_dir / 'report.html'}")
+        click.echo(results_text(result.summary, result.run_dir))
     ctx.exit(result.exit_code)
 
 
