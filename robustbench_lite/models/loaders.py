@@ -40,30 +40,18 @@ def create_architecture(arch: str, pretrained: bool) -> torch.nn.Module:
         hub_log.setLevel(level)
 
 
-def _check_hub_reachable(arch: str, timeout: float = 3.0) -> None:
-    """Weights not in the hub cache need the hub: fail in seconds when it cannot be reached, not after retries."""
-    import socket
-    import urllib.parse
+def _check_hub_reachable(arch: str) -> None:
+    """Weights not in the cache need their host: fail in seconds when it cannot be reached, not after retries."""
+    from huggingface_hub import constants
 
-    from huggingface_hub import constants, try_to_load_from_cache
-    from timm.models import get_pretrained_cfg
+    from .availability import hub_problem
 
-    cfg = get_pretrained_cfg(arch)
-    repo = getattr(cfg, "hf_hub_id", None)
-    if not repo or constants.HF_HUB_OFFLINE:
-        return  # URL weights (torch hub cache) or offline mode: timm itself answers at once
-    repo = repo.split("/", 2)
-    repo_id = "/".join(repo[:2])
-    if any(isinstance(try_to_load_from_cache(repo_id, name), str) for name in ("model.safetensors", "pytorch_model.bin",
-                                                                              "open_clip_pytorch_model.bin")):
-        return
-    host = urllib.parse.urlparse(constants.ENDPOINT).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError as exc:
-        raise UserError(f"model timm:{arch}: its weights are not in the hub cache and {host} cannot be reached "
-                        f"({exc.strerror or exc}); connect once to download them, or use ARCH@PATH for a local "
-                        "checkpoint") from None
+    if constants.HF_HUB_OFFLINE:
+        return  # offline mode: timm itself answers at once
+    why = hub_problem(arch)
+    if why:
+        raise UserError(f"model timm:{arch}: {why}; connect once to download them, or use ARCH@PATH for a local "
+                        "checkpoint")
 
 
 def read_checkpoint(path: Path) -> dict[str, torch.Tensor]:

@@ -208,9 +208,9 @@ def run_benchmark(config: RunConfig, echo: Callable[[str], None] | None = None) 
     with timer("startup"):
         plan = plan_run(config, echo)
         if config.dry_run:
-            from .dry_run import describe_plan
+            from .dry_run import dry_run
 
-            echo(describe_plan(plan, echo, startup_seconds=time.perf_counter() - timer.started))
+            dry_run(plan, echo, startup_seconds=time.perf_counter() - timer.started)  # UserError: a model cannot be had
             return RunResult(plan.run_dir, EXIT_OK)
         restore_sigterm = _install_sigterm()
         try:
