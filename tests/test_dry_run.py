@@ -89,7 +89,8 @@ def test_timing_stops_at_its_budget_and_the_rest_are_estimated_from_flops(cli_ru
     lines = [line for line in err.splitlines() if line.startswith("  timm:") and "images/s" in line]
     assert len(lines) == len(entries)
     cheapest = next(g for g in groups if (g.arch, g.size[0]) == timed[0])
-    assert sum(line.endswith("(estimated from its FLOPs)") for line in lines) == len(entries) - len(cheapest.entries)
+    estimated = [line for line in lines if line.endswith(f"(estimated from its FLOPs and {cheapest.label}'s speed)")]
+    assert len(estimated) == len(entries) - len(cheapest.entries)
 
 
 def test_estimates_scale_the_timed_speed_by_flops():
@@ -105,3 +106,16 @@ def test_estimates_scale_the_timed_speed_by_flops():
         g = by_arch[name]
         assert g.per_image == pytest.approx(base.per_image * g.flops / base.flops, rel=1e-12)
         assert g.flops == pytest.approx(dry_run.flops_per_image(name, g.size))
+
+
+def test_an_estimate_scales_a_timed_model_of_its_own_family_first():
+    """Speed per FLOP differs most between families: resnet101 is scaled from the timed resnet, not the closer
+    convnext; a family with nothing timed takes the nearest in FLOPs."""
+    def group(arch, flops, per_image=None):
+        return dry_run.Group(arch, (224, 224), flops=flops, per_image=per_image, timed=per_image is not None)
+
+    resnet, convnext = group("resnet18", 3.6e9, 0.05), group("convnext_small", 17.4e9, 0.4)
+    groups = [resnet, convnext, group("resnet101", 15.6e9), group("tf_efficientnet_b3", 3.7e9)]
+    assert [g.family for g in groups] == ["resnet", "convnext", "resnet", "efficientnet"]
+    assert dry_run._nearest_timed(groups[2], groups) is resnet
+    assert dry_run._nearest_timed(groups[3], groups) is resnet  # no efficientnet timed: nearest in FLOPs

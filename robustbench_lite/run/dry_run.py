@@ -14,6 +14,7 @@ the output says which. Start-up (imports, building the networks) and the report 
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -89,6 +90,14 @@ class Group:
     flops: float | None = None
     per_image: float | None = None  # seconds
     timed: bool = False
+    basis: "Group | None" = None  # the timed group an estimate scales by FLOPs
+
+    @property
+    def family(self) -> str:
+        """The name's leading letters (`resnet` of resnet50d, `efficientnet` of tf_efficientnet_lite0): speed per
+        FLOP differs most between families (depthwise convolutions, attention), least within one."""
+        name = self.arch.removeprefix("tf_")
+        return re.match(r"[a-z]*", name).group(0) or name
 
     @property
     def label(self) -> str:
@@ -127,8 +136,9 @@ def time_groups(groups: list[Group], device: torch.device, batch: int, precision
         for g in groups:
             g.flops = flops_per_image(g.entries[0].arch, g.size)
     counting = time.perf_counter() - counting
-    first = min(groups, key=lambda g: (g.flops is None, g.flops or 0.0), default=None)
-    order = [first, *(g for g in groups if g is not first)] if first else []
+    by_cost = sorted(groups, key=lambda g: (g.flops is None, g.flops or 0.0))
+    firsts = list({g.family: g for g in reversed(by_cost)}.values())[::-1]  # each family's cheapest, cheapest first
+    order = [*firsts, *(g for g in groups if g not in firsts)]
     started, build = time.perf_counter(), 0.0
     for position, g in enumerate(order, start=1):
         spent = time.perf_counter() - started
@@ -145,9 +155,9 @@ def time_groups(groups: list[Group], device: torch.device, batch: int, precision
         g.per_image, g.timed = seconds_per_image(model, g.size, device, batch, precision), True
         del model
     for g in groups:
-        nearest = None if g.timed or not g.flops else _nearest_timed(g, groups)
-        if nearest is not None:
-            g.per_image = nearest.per_image * g.flops / nearest.flops
+        g.basis = None if g.timed or not g.flops else _nearest_timed(g, groups)
+        if g.basis is not None:
+            g.per_image = g.basis.per_image * g.flops / g.basis.flops
     timed = sum(g.timed for g in groups)
     seconds = time.perf_counter() - started
     if timed == len(groups):
@@ -156,7 +166,7 @@ def time_groups(groups: list[Group], device: torch.device, batch: int, precision
     missing = len(groups) - timed - estimated
     line = (f"  timed one model per architecture and input side for {timed} of {len(groups)} within the "
             f"{budget:.0f} s budget ({seconds:.0f} s); the other {estimated} estimated from their FLOPs (counted in "
-            f"{counting:.0f} s, no weights) at the speed per FLOP of the nearest timed one")
+            f"{counting:.0f} s, no weights) at the speed per FLOP of the nearest timed one (its family's first)")
     if missing:
         line += f"; {missing} without an estimate (their FLOPs could not be counted), left out of the total"
     build *= len(groups) / max(timed, 1)  # building the untimed networks costs about as much each
@@ -164,11 +174,11 @@ def time_groups(groups: list[Group], device: torch.device, batch: int, precision
 
 
 def _nearest_timed(group: Group, groups: list[Group]) -> Group | None:
-    """The timed group closest in log FLOPs (both counted), whose speed per FLOP estimates `group`'s."""
+    """The timed group whose speed per FLOP estimates `group`'s: of its family if one is timed, closest in log FLOPs."""
     candidates = [g for g in groups if g.timed and g.flops and g.per_image]
     if not candidates or not group.flops:
         return None
-    return min(candidates, key=lambda g: abs(math.log(g.flops / group.flops)))
+    return min(candidates, key=lambda g: (g.family != group.family, abs(math.log(g.flops / group.flops))))
 
 
 def availability_lines(entries) -> list[str]:
@@ -226,7 +236,7 @@ def describe_plan(plan, echo: Callable[[str], None] | None = None, startup_secon
                 lines.append(f"  {entry.name}: no estimate (its FLOPs could not be counted)")
             continue
         forward += g.per_image * cells
-        how = "" if g.timed else " (estimated from its FLOPs)"
+        how = "" if g.timed else f" (estimated from its FLOPs and {g.basis.label}'s speed)"
         rate = 1 / g.per_image
         lines.append(f"  {entry.name}: {f'{rate:,.0f}' if rate >= 10 else f'{rate:.2g}'} images/s at batch {batch} -> "
                      f"{g.per_image * cells / 60:.1f} min{how}")
