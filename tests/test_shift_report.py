@@ -143,8 +143,8 @@ def test_imagenet_r_is_placed_on_its_counterpart(six_models):
     np.testing.assert_allclose(v2["clean_top1"], 100 * clean[v2.index], atol=1e-9)
     shifts = pd.read_csv(run / "shifts.csv")
     assert list(shifts.columns) == ["model", "shift", "counterpart", "counterpart_top1", "top1", "drop",
-                                    "effective_robustness", "er_low", "er_high", "versus_line", "reference",
-                                    "reference_n", "placement"]
+                                    "effective_robustness", "er_low", "er_high", "versus_line", "fit_clean_min",
+                                    "fit_clean_max", "reference", "reference_n", "placement"]
     r = shifts.loc[shifts["shift"] == "imagenet-r"].set_index("model")
     np.testing.assert_allclose(r["counterpart_top1"], 100 * r_classes[r.index], atol=1e-9)
     summary = pd.read_csv(run / "summary.csv").set_index(["model", "transform"])

@@ -19,7 +19,8 @@ from .references import (IMAGENET_A_SPLIT, ReferenceLine, fit_points, imagenet_a
 from .run_fit import IDENTIFIED_MODELS
 
 SHIFT_COLUMNS = ["model", "shift", "counterpart", "counterpart_top1", "top1", "drop", "effective_robustness",
-                 "er_low", "er_high", "versus_line", "reference", "reference_n", "placement"]
+                 "er_low", "er_high", "versus_line", "fit_clean_min", "fit_clean_max", "reference", "reference_n",
+                 "placement"]
 CORRELATION_COLUMNS = ["synthetic", "synthetic_reference", "shift", "shift_reference", "n_models", "spearman",
                        "ci_low", "ci_high", "identified", "note"]
 CORRELATION_BOOTSTRAP = 2000  # resamples of the run's models, paired
@@ -75,6 +76,7 @@ def shift_table(summary: pd.DataFrame, effective: pd.DataFrame, shifts: list[str
                          "counterpart_top1": rows["top1"] + rows["drop"], "top1": rows["top1"], "drop": rows["drop"]})
     er = effective.loc[effective["condition"].isin(shifts) & (effective["reference"] != "run"),
                        ["model", "condition", "effective_robustness", "er_low", "er_high", "versus_line",
+                        "fit_clean_min", "fit_clean_max",
                         "reference", "reference_n", "placement"]].rename(columns={"condition": "shift"})
     out = base.merge(er, on=["model", "shift"], how="left")
     order = {s: i for i, s in enumerate(shifts)}
