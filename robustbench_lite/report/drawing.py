@@ -73,14 +73,15 @@ TITLE_LINE, LEGEND_LINE = 0.125, 0.135  # inches per line of a panel title, of a
 
 def panel_grid(n: int, max_cols: int = 3, width: float = PAGE_WIDTH, aspect: float = 0.9, title_lines: int = 1,
                legend_entries: int = 0, legend_cols: int = 3):
-    """`n` panels in a grid `width` inches wide, laid out in inches (no layout pass when saved): a free cell
-    holds the legend when the last row has one, else `legend_entries` rows below the panels.
+    """`n` panels in a grid at most `width` inches wide (`max_cols` panels), laid out in inches (no layout pass
+    when saved): a free cell holds the legend when the last row has one, else `legend_entries` rows below.
 
     Returns (figure, panel axes, free axes for the legend: empty when the legend goes below).
     """
-    cols = max(1, min(max_cols, n))
+    cols = max(1, min(max_cols, n + (1 if legend_entries and n < max_cols else 0)))  # a short row: legend beside
     rows = int(np.ceil(n / cols))
-    panel = (width - LEFT - RIGHT - (cols - 1) * GAP) / cols
+    panel = (width - LEFT - RIGHT - (max_cols - 1) * GAP) / max_cols  # the same panel size however many
+    width = LEFT + RIGHT + cols * panel + (cols - 1) * GAP
     row_height = TITLE_LINE * title_lines + 0.08 + panel * aspect + BOTTOM
     free = rows * cols - n if legend_entries * LEGEND_LINE <= row_height else 0  # a legend that fits a cell
     below = 0.0 if free or not legend_entries else LEGEND_LINE * np.ceil(legend_entries / legend_cols) + 0.1

@@ -83,8 +83,10 @@ def largest_drop_sentence(result: Analysis) -> str:
     n = float(row["n"])
     key = condition_key(row["transform"], row["severity"])
     start = "clean" if row.get("counterpart", "clean") == "clean" else row["counterpart"]
+    ties = int((shifted["drop"].map(lambda d: pct(d, n)) == pct(row["drop"], n)).sum()) - 1
     return (f"Largest drop: {row['model']} on {key}, top-1 {pct(row['top1'] + row['drop'], n)} % ({start}) → "
-            f"{pct(row['top1'], n)} % ({pct(row['drop'], n)} points).")
+            f"{pct(row['top1'], n)} % ({pct(row['drop'], n)} points)"
+            + (f"; {ties} other model x condition cell(s) drop as much." if ties else "."))
 
 
 def verdicts_sentence(result: Analysis) -> str:

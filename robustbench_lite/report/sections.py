@@ -40,20 +40,28 @@ CAPTIONS = {
 }
 
 
-def key_figure(plots: Plots) -> str | None:
-    """The figure under the headline."""
-    return next((name for name in KEY_FIGURES if name in plots), None)
+def key_figure(plots: Plots, result: Analysis | None = None) -> str | None:
+    """The figure under the headline: the first of KEY_FIGURES drawn, a line figure only if it places a model."""
+    placed = set()
+    if result is not None:
+        rows = result.fit.effective
+        rows = rows.loc[(rows["reference"] != "run") & (rows["versus_line"] != "extrapolated")]
+        placed = {"natural_shifts" if kind == "shift" else "published" for kind in rows["kind"]}
+    lines = {"published", "natural_shifts"}
+    return next((name for name in KEY_FIGURES if name in plots and (result is None or name not in lines
+                                                                    or name in placed)), None) \
+        or next((name for name in KEY_FIGURES if name in plots), None)
 
 
-def _figure(section: Section, plots: Plots, name: str, caption: str | None = None) -> None:
+def _figure(section: Section, result: Analysis, plots: Plots, name: str, caption: str | None = None) -> None:
     """Add a figure to a section unless it is missing or already shown under the headline."""
-    if name in plots and name != key_figure(plots):
+    if name in plots and name != key_figure(plots, result):
         section.plots.append((name, caption or CAPTIONS[name]))
 
 
 def headline_section(result: Analysis, plots: Plots) -> list[Section]:
     sections = [Section("Headline", headline(result))]
-    key = key_figure(plots)
+    key = key_figure(plots, result)
     if key is not None:
         sections.append(Section("Key figure", plots=[(key, CAPTIONS[key])]))
     return sections
@@ -128,7 +136,7 @@ def ranking_section(result: Analysis, plots: Plots) -> Section:
 
 def published_section(result: Analysis, plots: Plots) -> Section:
     section = Section("Published lines", published_text(result))
-    _figure(section, plots, "published")
+    _figure(section, result, plots, "published")
     effective = result.fit.effective
     rows = effective.loc[(effective["reference"] != "run") & (effective["kind"] != "shift")]
     rows = rows.drop(columns=["kind", "transform", "family", "severity", "in_fit", "placement", "counterpart"])
@@ -147,7 +155,7 @@ def shifts_section(result: Analysis, plots: Plots) -> Section | None:
     if not len(result.shifts):
         return None
     section = Section("Natural shifts", shifts_text(result))
-    _figure(section, plots, "natural_shifts")
+    _figure(section, result, plots, "natural_shifts")
     section.tables.append(("Per model and shift (shifts.csv; top-1 in percent, drop and effective robustness "
                            "in points)", result.shifts.drop(columns=["placement"])))
     if len(result.shift_correlation):
@@ -162,7 +170,7 @@ def humans_section(result: Analysis, plots: Plots) -> Section | None:
     if not text:
         return None
     section = Section("Humans beside the models", text)
-    _figure(section, plots, "psychometric")
+    _figure(section, result, plots, "psychometric")
     section.tables.append(("Humans vs models per condition (humans.csv; 16-class accuracy as fractions)",
                            fractions_table(result.humans)))
     if len(result.human_scores):
@@ -200,7 +208,7 @@ def reproducibility_section(result: Analysis, plots: Plots) -> Section:
                     f"{ref.line.scale} line (slope {ref.line.slope:.3f}, intercept {ref.line.intercept:.3f}, "
                     f"n = {ref.line.n}).")
     section = Section("Linear reproducibility", text)
-    _figure(section, plots, "reproducibility", "The run's own identified lines of the conditions without a published "
+    _figure(section, result, plots, "reproducibility", "The run's own identified lines of the conditions without a published "
             "panel: transformed vs clean top-1 with Wilson 95 % intervals, the line and its 95 % bootstrap band over "
             "photos, y = x dotted. Hollow points are at 0 or 100 % (drawn at the axis edge) and left out of the fit.")
     section.tables.append(("The run's own lines (fit.csv)", fit.lines.drop(columns=["scale", "n_boot"])))
@@ -218,10 +226,10 @@ def accuracy_section(result: Analysis, plots: Plots) -> Section:
         "NLL in nats; AUROC of confidence telling right from wrong answers; CE / relative CE in percent of the "
         "baseline's."
     ] + _overconfidence_text(result))
-    _figure(section, plots, "drop_heatmap")
-    _figure(section, plots, "severity", "Top-1 against severity (0 = clean), a line per model, for each transform "
+    _figure(section, result, plots, "drop_heatmap")
+    _figure(section, result, plots, "severity", "Top-1 against severity (0 = clean), a line per model, for each transform "
             "measured at two or more severities.")
-    _figure(section, plots, "confidence", "Mean confidence against top-1 per (model, condition): points above "
+    _figure(section, result, plots, "confidence", "Mean confidence against top-1 per (model, condition): points above "
             "the diagonal are overconfident; outlined points are clean.")
     section.tables.append(("Per family (means over levels)", result.family))
     section.details.append(("Per condition (summary.csv)", result.summary))
