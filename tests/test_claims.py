@@ -177,3 +177,40 @@ def test_a_synthetic_headline_equals_its_tables(tmp_path):
     lines = check_headline_against_tables(run)
     assert not any("humans" in line for line in lines)
     assert any(line.startswith("Not concluded:") and "indicative" in line for line in lines)
+
+
+def test_figures_are_for_a_paper(tmp_path):
+    """200 dpi, at most a page (7 in) wide, a legend naming every line and model, the run's own slope named as
+    the run's, the published one as published, axes that hold every point and its error bars; PDF on request."""
+    from PIL import Image
+    from scipy import special
+
+    from robustbench_lite.cli.commands import main
+    from robustbench_lite.report.drawing import model_colours
+    from robustbench_lite.report.line_panels import plot_published
+
+    run = make_shift_run(tmp_path / "run")
+    assert main(["report", str(run), "--bootstrap", "50", "--vector", "pdf"]) == 0
+    for png in (run / "plots").glob("*.png"):
+        if png.name == "examples.png":
+            continue
+        with Image.open(png) as image:
+            assert image.info["dpi"] == pytest.approx((200, 200), abs=0.01) and image.width <= 7 * 200 + 2, png.name
+        assert png.with_suffix(".pdf").read_bytes()[:4] == b"%PDF"
+    assert "plots/published.pdf" in (run / "report.md").read_text()
+    result = analyse(load_runs([run]), n_boot=50)
+    figure = plot_published(result, model_colours(result.data.models))
+    panels = [ax for ax in figure.axes if ax.axison]
+    legend = next(ax.get_legend() for ax in figure.axes if ax.get_legend() is not None)
+    labels = {text.get_text() for text in legend.get_texts()}
+    assert {"published line (95 % band)", "run's own line (95 % band)", "y = x", *result.data.models} <= labels
+    slopes = result.published.set_index("condition")["slope"]
+    own = result.fit.lines.set_index("condition")
+    for ax in panels:
+        condition = ax.get_title(loc="left").splitlines()[0]
+        assert ax.get_title(loc="left").splitlines()[1:] == [
+            f"published slope {slopes[condition]:.2f} ({result.published.set_index('condition').loc[condition, 'n']} models)",
+            f"run's own slope {own.loc[condition, 'slope']:.2f} ({own.loc[condition, 'n']} models)"]
+        rows = result.summary.loc[result.summary["transform"] == "clean"]
+        low, high = ax.get_xlim()
+        assert low < special.logit(rows["top1_low"].min() / 100) and special.logit(rows["top1_high"].max() / 100) < high

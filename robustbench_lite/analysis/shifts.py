@@ -11,7 +11,6 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .fit import LineFit, TwoPieceLine
 from .references import (IMAGENET_A_SPLIT, ReferenceLine, fit_points, imagenet_a_lines, imagenet_a_points,
@@ -103,6 +102,7 @@ def _er_source(effective: pd.DataFrame, condition: str) -> tuple[pd.Series, str]
 def spearman_interval(a: np.ndarray, b: np.ndarray, n_boot: int = CORRELATION_BOOTSTRAP, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float, float]:
     """Spearman's rho of paired values and its percentile bootstrap interval, resampling the pairs (seeded)."""
+    from scipy import stats  # imported here: a second to import, needed only with natural shifts
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     rho = float(stats.spearmanr(a, b).statistic)
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))

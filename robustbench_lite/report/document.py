@@ -8,13 +8,14 @@ by `pages`.
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Sequence
 
 from ..analysis.fit import DEFAULT_BOOTSTRAP, fit_table
 from ..analysis.tables import Analysis, analyse, load_runs, write_tables
 from ..errors import UserError
-from .figures import make_plots
+from .figures import find_examples, make_plots
 from .pages import render_html, render_markdown
 from .section import Section
 from .sections import build_sections
@@ -49,15 +50,22 @@ def check_report_out(run_dirs: Sequence[Path | str], out_dir: Path | str) -> Non
         raise UserError(f"--out {out_dir}: holds another run's records; name one of the runs reported or a new folder")
 
 
-def render_report(result: Analysis, out_dir: Path | str, vector: str | None = None) -> dict[str, Path]:
+def render_report(result: Analysis, out_dir: Path | str, vector: str | None = None,
+                  examples: Future | None = None) -> dict[str, Path]:
     """Write an analysis' CSVs, figures (PNG; `vector`: a PDF or SVG copy beside each), report.html and
-    report.md to `out_dir`; returns {name: path}."""
+    report.md to `out_dir`; returns {name: path}. `examples`: the example grid being drawn meanwhile
+    (`preview.start_run_examples`), waited for before the pages embed it."""
     out_dir = Path(out_dir)
     (out_dir / "plots").mkdir(parents=True, exist_ok=True)
     written = write_tables(result, out_dir)
     clock = time.perf_counter()
     plots = make_plots(result, out_dir / "plots", vector)
     result.seconds["plots"] = time.perf_counter() - clock
+    if examples is not None:
+        examples.result()  # its error, if any, is the report's
+    grid = find_examples(result.data.run_dirs, out_dir / "plots")
+    if grid is not None:
+        plots["examples"] = grid
     written.update({f"plot:{name}": path for name, path in plots.items()})
     sections = report_sections(result, plots, out_dir, written)
     subtitle = _subtitle(result)
@@ -82,6 +90,8 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path,
     sections = build_sections(result, plots)
     files = [path for name, path in (written or {}).items() if Path(path).suffix == ".csv"]
     files += [path for name, path in plots.items()]
+    files += [p for name, path in plots.items() for p in (Path(path).with_suffix(".pdf"), Path(path).with_suffix(".svg"))
+              if p.is_file()]  # vector copies, when asked for
     links = [Path(p).resolve().relative_to(Path(out_dir).resolve()).as_posix() for p in files]
     sections.append(Section("Files", ["Every table as CSV and every figure as a 200 dpi PNG, beside this report "
                                       "(report.md holds the same text as Markdown)."],

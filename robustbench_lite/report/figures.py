@@ -51,13 +51,10 @@ def make_plots(result: Analysis, plot_dir: Path, vector: str | None = None) -> d
             figure.savefig(plots[name], dpi=DPI, pil_kwargs={"compress_level": 3})  # laid out in inches: one pass
             if vector is not None:
                 figure.savefig(plot_dir / f"{name}.{vector}")
-    examples = _find_examples(result.data.run_dirs, plot_dir)
-    if examples is not None:
-        plots["examples"] = examples
     return plots
 
 
-def _find_examples(run_dirs: Sequence[Path], plot_dir: Path) -> Path | None:
+def find_examples(run_dirs: Sequence[Path], plot_dir: Path) -> Path | None:
     """The engine's photo grid (first run folder that has one), copied beside the other plots."""
     target = plot_dir / "examples.png"
     for run_dir in run_dirs:

@@ -1,6 +1,7 @@
 """Preview grids: what the model sees, one row per (photo, transform), one column per level."""
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Sequence
 
@@ -241,3 +242,15 @@ def write_run_examples(path: str | Path, samples, geometry, specs, severities, s
     compact_grid(torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids,
                  conditions=conditions).save(path)
     return path
+
+
+def start_run_examples(path: str | Path, samples, geometry, specs, severities, seed: int,
+                       conditions: set[tuple[str, int]] | None = None) -> Future:
+    """`write_run_examples` in a background thread: the transforms release the GIL, so the grid is drawn while
+    the report's tables and figures are made; `render_report(..., examples=future)` waits for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="report-examples")
+    future = pool.submit(write_run_examples, path, samples, geometry, specs, severities, seed, conditions=conditions)
+    pool.shutdown(wait=False)
+    return future
