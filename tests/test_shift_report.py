@@ -222,7 +222,7 @@ def test_the_report_shows_the_shift_panels_and_the_correlation_table(six_models)
     titles = [ax.get_title(loc="left") for ax in figure.axes if ax.get_visible() and ax.axison]
     assert titles == ["ImageNet-R\nline fitted on 80 testbed models",
                       "ImageNetV2 MatchedFrequency\nline fitted on 85 testbed models",
-                      "ObjectNet 1.0 beta (line fitted on 85 models)\nreference only: not measured by this run"]
+                      "ObjectNet 1.0 beta, line fitted on\n85 models; reference only:\nnot measured by this run"]
     r_panel = figure.axes[0]
     assert r_panel.get_xlim()[0] < special.logit(0.76) and special.logit(0.92) < r_panel.get_xlim()[1]
     _close(figure)

@@ -67,7 +67,7 @@ def new_figure(width: float, height: float):
     return figure
 
 
-LEFT, RIGHT, GAP, BOTTOM = 0.55, 0.12, 0.5, 0.42  # inches: tick labels and axis labels beside each panel
+LEFT, RIGHT, GAP, BOTTOM = 0.55, 0.2, 0.5, 0.42  # inches: tick labels and axis labels beside each panel
 TITLE_LINE, LEGEND_LINE = 0.125, 0.135  # inches per line of a panel title, of a legend row
 
 

@@ -21,8 +21,8 @@ MAX_HUMAN_MODELS = 4
 
 def headline(result: Analysis) -> list[str]:
     """The headline's sentences (at most MAX_LINES), every one generated from the run's tables."""
-    if shifted_rows(result.summary).empty:
-        return ["Clean photos only: no condition to compare."]
+    if shifted_rows(result.summary).empty:  # an mvh: run's stimuli are manipulated already: humans, photo for photo
+        return [humans_sentence(result) or "Clean photos only: no condition to compare."]
     lines = [robustness_sentence(result), largest_drop_sentence(result), verdicts_sentence(result),
              humans_sentence(result), unconcluded_sentence(result)]
     return [line for line in lines if line][:MAX_LINES]

@@ -87,7 +87,7 @@ def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, styles:
     else:
         fitted = f"line fitted on {len(fit)} testbed models"
     ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), loc="left")
-    ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1 (run: {key})"))
+    ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1\n(run: {key})"))
     ax.set_ylabel(f"{shift_title(shift)} top-1")
 
 
@@ -103,9 +103,9 @@ def _reference_panel(ax, shift: str, scale: str) -> None:
     ax.set_facecolor("#f6f6f6")
     for spine in ax.spines.values():
         spine.set_edgecolor("0.7")
-    ax.set_title(f"{setting_name(line.column)} (line fitted on {line.n} models)\nreference only: not measured "
+    ax.set_title(f"{setting_name(line.column)}, line fitted on\n{line.n} models; reference only:\nnot measured "
                  "by this run", color="0.35", loc="left")
-    ax.set_xlabel(f"{setting_name(line.clean_column)} top-1", color="0.35")
+    ax.set_xlabel(f"{setting_name(line.clean_column)} top-1".replace(", ", ",\n", 1), color="0.35")
     ax.set_ylabel(f"{setting_name(line.column)} top-1", color="0.35")
 
 
@@ -119,7 +119,7 @@ def plot_natural_shifts(result: Analysis, styles: ModelStyle):
     scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
     n = len(shifts) + len(REFERENCE_ONLY_SHIFTS)
-    figure, axes, free = panel_grid(n, title_lines=2, legend_entries=len(result.data.models) + 6)
+    figure, axes, free = panel_grid(n, title_lines=3, legend_entries=len(result.data.models) + 6)
     for ax, shift in zip(axes, shifts):
         _shift_panel(ax, result, shift, bounds, styles, scale)
     for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):
