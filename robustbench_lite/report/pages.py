@@ -81,8 +81,6 @@ def _html_section(section: Section, plots: dict[str, Path]) -> list[str]:
     if section.links:
         body.append("<ul>" + "".join(f'<li><a href="{html.escape(link, quote=True)}">{html.escape(link)}</a></li>'
                                      for link in section.links) + "</ul>")
-    if section.folded:
-        body = [f"<details><summary>{html.escape(section.title)}: show</summary>", *body, "</details>"]
     return parts + body
 
 

@@ -17,7 +17,6 @@ class Section:
     plots: list[tuple[str, str]] = field(default_factory=list)  # (plot name, caption)
     details: list[tuple[str, pd.DataFrame | list[str]]] = field(default_factory=list)
     links: list[str] = field(default_factory=list)  # files beside the report, linked by relative path
-    folded: bool = False  # the whole section collapsed under its heading
 
     @property
     def anchor(self) -> str:
