@@ -200,6 +200,13 @@ def test_low_pass_installs_and_runs_end_to_end_with_error_consistency(local_rele
     print("low-pass error consistency:", model[["model_accuracy", "human_accuracy", "error_consistency"]].to_dict())
     report = (out / "report.md").read_text()
     assert "## Humans photo for photo (model-vs-human's stimuli)" in report and "error_consistency.csv" in report
+    from test_claims import headline_lines  # humans beside the model in the headline: the same photos, its numbers
+
+    bench = model.loc[model["in_benchmark"].astype(bool)]
+    said = [line for line in headline_lines(report) if "humans" in line]
+    assert said == [f"On model-vs-human's own low-pass stimuli, photo for photo, 16-class accuracy over {len(bench)} "
+                    f"benchmark condition(s): humans {bench['human_accuracy'].mean():.3f}; efficientnet_lite0 "
+                    f"{bench['model_accuracy'].mean():.3f} (error consistency {bench['error_consistency'].mean():.3f})."]
     assert not (out / "shape_bias.csv").exists()
     if os.environ.get("ROBUSTBENCH_LITE_KEEP"):
         import shutil

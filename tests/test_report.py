@@ -135,7 +135,9 @@ def test_five_model_html_is_self_contained(five_model_report):
     text = (out / "report.html").read_text()
     assert len(embedded_pngs(text)) >= 4
     assert "<script" not in text and 'src="plots/' not in text
-    assert "Skipped files: 1 (bad.jpg (unreadable)). Failed conditions: 1." in text
+    assert "Skipped files: 1. Failed conditions: 1." in text  # the count up front, the list folded
+    assert "<summary>Command, folders, device and versions</summary>" in text
+    assert "Skipped files: 1 (bad.jpg (unreadable))." in text
     assert "boom &lt;b&gt;" in text  # the failed condition's error, escaped
     markdown = (out / "report.md").read_text()
     assert "![reproducibility](plots/reproducibility.png)" in markdown

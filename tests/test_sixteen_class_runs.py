@@ -60,3 +60,18 @@ def test_humans_csv_pairs_each_condition_with_its_human_row(mvh_run):
     report = (mvh_run / "report.md").read_text()
     assert "## Humans beside the models" in report and "per condition, not per photo" in report
     assert (mvh_run / "plots" / "psychometric.png").is_file()
+
+
+def test_the_headline_puts_humans_beside_the_same_16_class_test_only(mvh_run):
+    from test_claims import check_headline_against_tables
+
+    lines = check_headline_against_tables(mvh_run)
+    humans = pd.read_csv(mvh_run / "humans.csv")
+    contrast = pd.read_csv(MVH / "human_accuracy.csv").query("experiment == 'contrast'").reset_index(drop=True)
+    people = contrast.loc[[0, 3, 5], "accuracy"].mean()  # the run's three contrast levels, from the shared table
+    said = [line for line in lines if "humans" in line]
+    assert said == [f"16-class accuracy on the same 3 model-vs-human condition(s) (humans on their stimuli, the models "
+                    f"on this run's photos of the 16 categories), means: humans {people:.3f}; efficientnet_lite0 "
+                    f"{humans['efficientnet_lite0'].mean():.3f}."]
+    table = (mvh_run / "report.md").read_text().split("### Humans vs models per condition", 1)[1]
+    assert f"| {contrast.loc[0, 'accuracy']:.3f} |" in table  # proportions to 3 decimals, as in the prose

@@ -78,7 +78,8 @@ def line_stats(fx: np.ndarray, fy: np.ndarray) -> tuple[np.ndarray, np.ndarray, 
 
 @dataclass(frozen=True)
 class LineFit:
-    """A fitted line on one scale; `status` is "ok" or why no line could be fitted."""
+    """A fitted line on one scale; `status` is "ok" or why no line could be fitted. `x_low` and `x_high`
+    are the clean accuracies (fractions) of the points it is fitted on: outside them it is extrapolated."""
 
     scale: str
     slope: float
@@ -87,10 +88,19 @@ class LineFit:
     n: int
     n_excluded: int
     status: str = "ok"
+    x_low: float = float("nan")
+    x_high: float = float("nan")
 
     @property
     def available(self) -> bool:
         return self.status == "ok"
+
+    def covers(self, clean) -> np.ndarray:
+        """Where a clean accuracy (fraction) lies within the fitted points' range (True where the range is unknown)."""
+        clean = np.asarray(clean, dtype=float)
+        if not (np.isfinite(self.x_low) and np.isfinite(self.x_high)):
+            return np.ones(clean.shape, dtype=bool)
+        return (clean >= self.x_low) & (clean <= self.x_high)
 
     def predict(self, clean) -> np.ndarray:
         """The line's shifted accuracy (fraction) at clean accuracies given as fractions."""
@@ -113,6 +123,11 @@ class TwoPieceLine:
     def scale(self) -> str:
         return self.below.scale
 
+    def covers(self, clean) -> np.ndarray:
+        """Where a clean accuracy lies within the fitted range of the piece it falls on."""
+        clean = np.asarray(clean, dtype=float)
+        return np.where(self.is_above(clean), self.above.covers(clean), self.below.covers(clean))
+
     def is_above(self, clean) -> np.ndarray:
         """Which piece a model sits on: True at or above the split (False where clean is missing)."""
         return np.asarray(clean, dtype=float) >= self.split
@@ -131,7 +146,9 @@ def fit_line(clean, shifted, scale: str = DEFAULT_SCALE, noun: str = "models") -
     slope, intercept, r2, n = line_stats(fx, fy)
     n, n_excluded = int(n), int(len(fx) - n)
     status = "ok" if n >= MIN_MODELS else unavailable(n, n_excluded, noun)
-    return LineFit(scale, float(slope), float(intercept), float(r2), n, n_excluded, status)
+    used = np.asarray(clean, dtype=float)[np.isfinite(fx) & np.isfinite(fy)]
+    low, high = (float(used.min()), float(used.max())) if len(used) else (float("nan"), float("nan"))
+    return LineFit(scale, float(slope), float(intercept), float(r2), n, n_excluded, status, low, high)
 
 
 def effective_robustness(clean, shifted, line: LineFit) -> np.ndarray:

@@ -200,11 +200,6 @@ def human_scores(datasets: list[str] | None = None) -> dict:
 # ---------------------------------------------------------------- a run's models beside the humans
 
 HUMANS_COLUMNS = ["experiment", "condition", "condition_value", "transform", "severity", "human_accuracy"]
-RELATED_STIMULI = {("edges", None): ("edge", "0"), ("greyscale", 5): ("colour", "bw")}
-"""Run conditions close to a model-vs-human experiment whose stimuli were made differently (their own
-photos, their own edge maps): humans are quoted for them as on model-vs-human's stimuli, never paired."""
-
-
 def sixteen_class_accuracy(records: pd.DataFrame) -> pd.DataFrame:
     """Per (model, transform, severity): 16-class accuracy (0-1) over the photos of the 16 categories, and n."""
     if "sixteen_class_correct" not in records.columns:
@@ -247,11 +242,3 @@ def benchmark_scores(humans: pd.DataFrame, models: list[str]) -> pd.DataFrame:
                      "ood_accuracy": scores["OOD accuracy"],
                      "accuracy_difference": None if who == "humans" else scores["accuracy difference"]})
     return pd.DataFrame(rows)
-
-
-def related_human_accuracy(transform: str, severity: int) -> tuple[str, float] | None:
-    """(experiment, human accuracy) of the model-vs-human experiment a run condition resembles, or None."""
-    key = RELATED_STIMULI.get((transform, int(severity))) or RELATED_STIMULI.get((transform, None))
-    if key is None:
-        return None
-    return key[0], human_accuracy(*key)

@@ -29,7 +29,7 @@ from importlib import resources
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import special  # not scipy.stats: a second to import, for one least-squares line
 
 from ..conditions.keys import counterpart_of, is_counterpart  # noqa: F401  (one mapping, in conditions)
 from ..errors import UserError
@@ -226,6 +226,7 @@ def _inverse(scale: str):
     return special.expit if scale == "logit" else special.ndtr
 
 
+@lru_cache(maxsize=None)  # read-only: callers get copies (population_points) or new frames (query, assign)
 def _points(clean_column: str, column: str) -> pd.DataFrame:
     frame = _population()
     both = frame[clean_column].notna() & frame[column].notna()
@@ -241,13 +242,14 @@ def population_points(condition: str, protocol: str = "native") -> pd.DataFrame:
     `clean` and `shifted` are fractions; `in_fit` marks the models the published line is fitted on.
     """
     row = mapping(condition, protocol)
-    return _points(row.clean_column, row.column)
+    return _points(row.clean_column, row.column).copy()
 
 
 def _fit(x: np.ndarray, y: np.ndarray, scale: str) -> tuple[float, float]:
-    f = _forward(scale)
-    result = stats.linregress(f(x), f(y))
-    return float(result.slope), float(result.intercept)
+    fx, fy = _forward(scale)(x), _forward(scale)(y)
+    dx = fx - fx.mean()
+    slope = float((dx * (fy - fy.mean())).sum() / (dx * dx).sum())  # ordinary least squares, as scipy's linregress
+    return slope, float(fy.mean() - slope * fx.mean())
 
 
 @lru_cache(maxsize=None)

@@ -33,7 +33,8 @@ FIT_COLUMNS = [
 ]
 ER_COLUMNS = [
     "condition", "kind", "transform", "family", "severity", "model", "clean_top1", "top1",
-    "predicted_top1", "effective_robustness", "er_low", "er_high", "versus_line", "in_fit",
+    "predicted_top1", "effective_robustness", "er_low", "er_high", "versus_line", "fit_clean_min", "fit_clean_max",
+    "in_fit",
     "reference", "reference_n", "placement", "counterpart",
 ]
 
@@ -196,17 +197,31 @@ def _ident(t: _Target) -> dict:
     return {"condition": t.key, "kind": t.kind, "transform": t.transform, "family": t.family, "severity": t.severity}
 
 
+def _fitted_range(line: LineFit | TwoPieceLine, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per model, the clean accuracies (fractions) the line (the piece it falls on) was fitted over."""
+    if isinstance(line, TwoPieceLine):
+        above = line.is_above(x)
+        return (np.where(above, line.above.x_low, line.below.x_low), np.where(above, line.above.x_high, line.below.x_high))
+    return np.full(len(x), line.x_low), np.full(len(x), line.x_high)
+
+
 def _er_rows(t: _Target, models: list[str], x, y, has, pred, pred_b, boot_y, ci: float, in_fit,
-             reference: str | list[str], reference_n: int | list[int], placement: str) -> list[dict]:
+             reference: str | list[str], reference_n: int | list[int], placement: str,
+             line: LineFit | TwoPieceLine) -> list[dict]:
     """Effective-robustness rows (points) of one target against one line's predictions (or, for a
-    two-piece line, the piece each model is on: `reference` and `reference_n` per model)."""
+    two-piece line, the piece each model is on: `reference` and `reference_n` per model). A model whose
+    clean accuracy lies outside the clean range of the line's fitted points is `extrapolated`: its number
+    stays, but it is above, below or on nothing."""
     if isinstance(reference, str):
         reference, reference_n = [reference] * len(models), [reference_n] * len(models)
     er = 100 * (y - pred)
     er_low, er_high = _interval(100 * (boot_y - pred_b), ci)
     versus = np.where(er_low > 0, "above", np.where(er_high < 0, "below", "on"))
+    versus = np.where(line.covers(x), versus, "extrapolated")
+    low, high = _fitted_range(line, x)
     return [{**_ident(t), "model": m, "clean_top1": 100 * x[i], "top1": 100 * y[i], "predicted_top1": 100 * pred[i],
              "effective_robustness": er[i], "er_low": er_low[i], "er_high": er_high[i], "versus_line": versus[i],
+             "fit_clean_min": 100 * low[i], "fit_clean_max": 100 * high[i],
              "in_fit": bool(in_fit[i]), "reference": reference[i], "reference_n": int(reference_n[i]),
              "placement": placement, "counterpart": t.x_key}
             for i, m in enumerate(models) if has[i]]
@@ -228,7 +243,7 @@ def _published_rows(t: _Target, models: list[str], point: dict, boot: dict, ci: 
         labels = [f"{reference} ({'above' if a else 'below'} {100 * line.split:g} %)" for a in above]
         counts = [line.above.n if a else line.below.n for a in above]
     return _er_rows(t, models, x, y, has, pred, pred_b, boot[t.key], ci, np.zeros(len(models), bool),
-                    labels, counts, placement)
+                    labels, counts, placement, line)
 
 
 def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: str, ci: float, placement: str):
@@ -263,5 +278,5 @@ def _fit_target(t: _Target, models: list[str], point: dict, boot: dict, scale: s
             pred_b = unscale_accuracy(slope_b[:, None] * fx_b + intercept_b[:, None], scale)
         in_fit = np.isfinite(scale_accuracy(x, scale)) & np.isfinite(scale_accuracy(y, scale))
         er_rows = _er_rows(t, models, x, y, has, line.predict(x), pred_b, boot[t.key], ci, in_fit, "run", line.n,
-                           placement)
+                           placement, line)
     return row, er_rows, points, np.column_stack([slope_b, intercept_b])

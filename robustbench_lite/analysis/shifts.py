@@ -11,15 +11,15 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from .fit import LineFit, TwoPieceLine
-from .references import (IMAGENET_A_SPLIT, ReferenceLine, imagenet_a_lines, is_natural_shift, reference_line,
-                         testbed_shift)
+from .references import (IMAGENET_A_SPLIT, ReferenceLine, fit_points, imagenet_a_lines, imagenet_a_points,
+                         is_natural_shift, reference_line, testbed_shift)
 from .run_fit import IDENTIFIED_MODELS
 
 SHIFT_COLUMNS = ["model", "shift", "counterpart", "counterpart_top1", "top1", "drop", "effective_robustness",
-                 "er_low", "er_high", "versus_line", "reference", "reference_n", "placement"]
+                 "er_low", "er_high", "versus_line", "fit_clean_min", "fit_clean_max", "reference", "reference_n",
+                 "placement"]
 CORRELATION_COLUMNS = ["synthetic", "synthetic_reference", "shift", "shift_reference", "n_models", "spearman",
                        "ci_low", "ci_high", "identified", "note"]
 CORRELATION_BOOTSTRAP = 2000  # resamples of the run's models, paired
@@ -30,8 +30,12 @@ def run_shifts(transforms: Iterable[str]) -> list[str]:
     return [t for t in dict.fromkeys(map(str, transforms)) if is_natural_shift(t)]
 
 
-def _line_fit(ref: ReferenceLine) -> LineFit:
-    return LineFit(ref.scale, ref.slope, ref.intercept, float("nan"), ref.n, 0)
+def published_fit(ref: ReferenceLine, clean: pd.Series | None = None) -> LineFit:
+    """A published line as a LineFit whose range is its line-fit models' clean accuracies (`clean`, fractions;
+    default: the line's own fit points), so a model beyond them is read as extrapolated."""
+    clean = fit_points(ref)["clean"] if clean is None else clean
+    return LineFit(ref.scale, ref.slope, ref.intercept, float("nan"), ref.n, 0, "ok", float(clean.min()),
+                   float(clean.max()))
 
 
 def _row(key: str, label: str, ref: ReferenceLine, placement: str) -> dict:
@@ -49,13 +53,16 @@ def shift_lines(shifts: Iterable[str], scale: str, placement: str) -> tuple[dict
         if name == "imagenet-a":
             below, above = imagenet_a_lines(scale)
             label = f"{below.population}:{below.column}"
-            lines[key] = (label, TwoPieceLine(IMAGENET_A_SPLIT / 100, _line_fit(below), _line_fit(above)))
+            fitted = imagenet_a_points().query("in_fit")["clean"]
+            split = IMAGENET_A_SPLIT / 100
+            lines[key] = (label, TwoPieceLine(split, published_fit(below, fitted[fitted < split]),
+                                              published_fit(above, fitted[fitted >= split])))
             rows += [_row(key, f"{label} ({part} {IMAGENET_A_SPLIT:g} %)", ref, placement)
                      for part, ref in (("below", below), ("above", above))]
         elif name is not None:
             ref = reference_line(name, scale)
             label = f"{ref.population}:{ref.column}"
-            lines[key] = (label, _line_fit(ref))
+            lines[key] = (label, published_fit(ref))
             rows.append(_row(key, label, ref, placement))
     return lines, rows
 
@@ -68,6 +75,7 @@ def shift_table(summary: pd.DataFrame, effective: pd.DataFrame, shifts: list[str
                          "counterpart_top1": rows["top1"] + rows["drop"], "top1": rows["top1"], "drop": rows["drop"]})
     er = effective.loc[effective["condition"].isin(shifts) & (effective["reference"] != "run"),
                        ["model", "condition", "effective_robustness", "er_low", "er_high", "versus_line",
+                        "fit_clean_min", "fit_clean_max",
                         "reference", "reference_n", "placement"]].rename(columns={"condition": "shift"})
     out = base.merge(er, on=["model", "shift"], how="left")
     order = {s: i for i, s in enumerate(shifts)}
@@ -77,7 +85,8 @@ def shift_table(summary: pd.DataFrame, effective: pd.DataFrame, shifts: list[str
 
 def _er_source(effective: pd.DataFrame, condition: str) -> tuple[pd.Series, str]:
     """A condition's effective robustness per model: against its published line where it has one, else the
-    run's own line where that is identified (empty otherwise), and which it is."""
+    run's own line where that is identified (empty otherwise), and which it is. Extrapolated rows (a model
+    beyond the clean range the line was fitted on) are left out: they place no model."""
     rows = effective.loc[effective["condition"] == condition]
     published, own = rows.loc[rows["reference"] != "run"], rows.loc[rows["reference"] == "run"]
     if len(published):  # ImageNet-A's pieces share one name: testbed:imagenet-a
@@ -86,12 +95,14 @@ def _er_source(effective: pd.DataFrame, condition: str) -> tuple[pd.Series, str]
         chosen, label = own, "run's own line"
     else:
         return pd.Series(dtype=float), "none"
+    chosen = chosen.loc[chosen["versus_line"] != "extrapolated"]
     return chosen.drop_duplicates("model").set_index("model")["effective_robustness"], label
 
 
 def spearman_interval(a: np.ndarray, b: np.ndarray, n_boot: int = CORRELATION_BOOTSTRAP, seed: int = 0,
                       level: float = 0.95) -> tuple[float, float, float]:
     """Spearman's rho of paired values and its percentile bootstrap interval, resampling the pairs (seeded)."""
+    from scipy import stats  # imported here: a second to import, needed only with natural shifts
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     rho = float(stats.spearmanr(a, b).statistic)
     idx = np.random.default_rng(seed).integers(0, len(a), size=(n_boot, len(a)))

@@ -25,7 +25,7 @@ from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
-from .shifts import run_shifts, shift_correlation, shift_lines, shift_table
+from .shifts import published_fit, run_shifts, shift_correlation, shift_lines, shift_table
 
 
 @dataclass
@@ -165,7 +165,7 @@ def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str
             continue
         ref = reference_line(key, line_scale, protocol)
         label = f"{ref.population}:{ref.column}"
-        lines[key] = (label, LineFit(ref.scale, ref.slope, ref.intercept, float("nan"), ref.n, 0))
+        lines[key] = (label, published_fit(ref))
         rows.append({"condition": key, "reference": label, "population": ref.population, "column": ref.column,
                      "clean_column": ref.clean_column, "n": ref.n, "slope": ref.slope, "intercept": ref.intercept,
                      "scale": ref.scale, "indicative": ref.indicative or placement != "val", "note": ref.note,
@@ -222,7 +222,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     effective = run_fit.effective
     if (effective["reference"] != "run").any():  # the field's lines, where the run has them
         effective = effective.loc[effective["reference"] != "run"]
-    er = effective.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
+    placed = effective.loc[effective["versus_line"] != "extrapolated"]  # an extrapolated line places no model
+    er = placed.groupby("model")["effective_robustness"].mean().rename("mean_effective_robustness")
     ranking = ranking.join(er, on="model")
     humans = humans_table(data.records, data.conditions, data.models)
     scores = benchmark_scores(humans, data.models) if len(humans) else pd.DataFrame()

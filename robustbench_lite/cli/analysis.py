@@ -189,9 +189,11 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=DEFAULT_BOOTSTRAP, show_default=True,
               help="Bootstrap replicates over photos for the fit's intervals.")
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")
+@click.option("--vector", type=click.Choice(["pdf", "svg"]), default=None,
+              help="Also write each figure as a vector file beside its PNG (plots/NAME.pdf or .svg).")
 def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path | None, reference_x: str,
                    reference_y: str, reference_where: str | None, reference_condition: str | None,
-                   baseline: str | None, scale: str, n_boot: int, seed: int | None) -> None:
+                   baseline: str | None, scale: str, n_boot: int, seed: int | None, vector: str | None) -> None:
     """Redo the tables, plots and report of one or more run folders from their records.
 
     Several folders merge when they share the dataset fingerprint, conditions and seed.
@@ -201,12 +203,13 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path
       robustbench-lite report results/RUN
       robustbench-lite report results/monday results/tuesday --out results/week
       robustbench-lite report results/RUN --reference rotation_paper.csv --reference-condition rotate@3
+      robustbench-lite report results/RUN --vector pdf
     """
     from ..report.document import write_report
 
     written = write_report(list(run_dirs), out or run_dirs[0], reference, baseline=baseline, scale=scale,
                            n_boot=n_boot, seed=seed, reference_x=reference_x, reference_y=reference_y,
-                           reference_where=reference_where, reference_condition=reference_condition)
+                           reference_where=reference_where, reference_condition=reference_condition, vector=vector)
     click.echo(f"wrote {written['html']}")
     click.echo(f"wrote {written['markdown']}")
 

@@ -1,44 +1,17 @@
-"""What a run found, in sentences computed from its Analysis: the headline, mCE as published, the
-published lines, natural shifts, and humans beside the models. The report places them; nothing here renders."""
+"""What a run found, in sentences computed from its Analysis: mCE as published, the published lines, natural
+shifts, and humans beside the models (the headline is `headline.py`). The report places them; nothing here
+renders. A model beyond the clean range its line was fitted on (`extrapolated`) is listed apart, never above
+or below."""
 from __future__ import annotations
 
 import pandas as pd
 
-from ..analysis.metrics import shifted_rows
 from ..analysis.references import IMAGENET_A_SPLIT
 from ..analysis.run_fit import IDENTIFIED_MODELS, IDENTIFIED_SPAN
 from ..analysis.shifts import CORRELATION_BOOTSTRAP
 from ..analysis.tables import Analysis
 from ..conditions.keys import condition_key
-
-
-def headline(result: Analysis) -> list[str]:
-    """A few sentences computed from the run: what cut each model most, from what to what, where humans stand."""
-    from ..analysis.humans import related_human_accuracy
-
-    summary = result.summary
-    shifted = shifted_rows(summary)
-    if shifted.empty:
-        return ["Clean photos only: no condition to compare."]
-    lines = []
-    for model, part in shifted.groupby("model", sort=False):
-        worst = part.sort_values("drop", ascending=False).drop_duplicates("transform").head(3)
-        cuts = []
-        for row in worst.itertuples():
-            key = condition_key(row.transform, row.severity)
-            human = related_human_accuracy(row.transform, row.severity)
-            on_humans = f" (humans {100 * human[1]:.0f} % on model-vs-human's {human[0]} stimuli)" if human else ""
-            # from clean, or from a natural shift's counterpart (clean@r-classes)
-            cuts.append(f"{key} {row.top1 + row.drop:.0f} → {row.top1:.0f} %{on_humans}")
-        lines.append(f"{model} (top-1): {'; '.join(cuts)}.")
-    overconfident = shifted.loc[(shifted["overconfidence"] > 15) & (shifted["drop"] > 20)]
-    if len(overconfident):
-        worst = overconfident.sort_values("overconfidence", ascending=False).iloc[0]
-        lines.append(f"Confidence stays high while accuracy falls: {worst['model']} on "
-                     f"{condition_key(worst['transform'], worst['severity'])} is right on {worst['top1']:.0f} % of photos at {worst['mean_confidence']:.0f} % "
-                     f"mean confidence ({len(overconfident)} model x condition cells are over 15 points overconfident "
-                     "after a drop of over 20 points).")
-    return lines
+from .numbers import pct, photos, points
 
 
 def humans_text(result: Analysis) -> list[str]:
@@ -57,15 +30,16 @@ def humans_text(result: Analysis) -> list[str]:
             for r in scores.itertuples()) + ".")
     summary = result.summary.set_index(["model", "transform", "severity"])
     gaps = []
-    for row in result.humans.itertuples():
+    for row in result.humans.drop_duplicates(["transform", "severity"]).itertuples():
         for model in result.data.models:
             key = (model, row.transform, int(row.severity))
             if key in summary.index and summary.loc[key, "mean_confidence"] - summary.loc[key, "top1"] > 20:
-                gaps.append(f"{model} on {condition_key(row.transform, row.severity)} ({summary.loc[key, 'top1']:.0f} % right, "
-                            f"{summary.loc[key, 'mean_confidence']:.0f} % confident; humans {100 * row.human_accuracy:.0f} %)")
-    if gaps:
-        text.append("Humans know when they are in trouble; these models do not: " + "; ".join(gaps[:8]) +
-                    (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "") + ".")
+                n = summary.loc[key, "n"]
+                gaps.append(f"{model} on {condition_key(row.transform, row.severity)} ({pct(summary.loc[key, 'top1'], n)} % "
+                            f"right at {pct(summary.loc[key, 'mean_confidence'], n)} % mean confidence)")
+    if gaps:  # 1000-class top-1 and confidence: no human number beside them (humans answered 16 classes)
+        text.append("Overconfident on these conditions (1000-class top-1 and mean confidence, more than 20 points "
+                    "apart): " + "; ".join(gaps[:8]) + (f" and {len(gaps) - 8} more" if len(gaps) > 8 else "") + ".")
     return text
 
 
@@ -81,10 +55,12 @@ def mce_text(result: Analysis) -> list[str]:
     text = ["mce_alexnet / relative_mce_alexnet: mCE as published (Hendrycks & Dietterich 2019): each corruption's "
             "errors summed over its 5 severities over AlexNet's (the published table, bundled), averaged over the 15 "
             "ImageNet-C corruptions; relative mCE subtracts clean errors (AlexNet's 43.48 %)."]
-    if len(reported) < len(table):
-        text.append("No AlexNet-normalised mCE for " + "; ".join(
-            f"{m}: missing {miss}" for m, miss in zip(table["model"], table["missing"]) if miss) +
-            " (mCE needs all 5 severities of all 15 corruptions).")
+    if len(reported) < len(table):  # one sentence, whatever the number of models
+        missing = [m for m in table["missing"] if m]
+        same = len(set(missing)) == 1
+        who = "any model" if len(reported) == 0 else f"{len(table) - len(reported)} of {len(table)} models"
+        text.append(f"No AlexNet-normalised mCE for {who}: mCE needs all 5 severities of all 15 corruptions"
+                    + (f"; missing {missing[0]}." if same else "; what each model misses is in the ranking's CSVs."))
     return text
 
 
@@ -116,11 +92,37 @@ def published_text(result: Analysis) -> list[str]:
                     + (" glass_blur has no in-memory column, so a native run borrows its on-disk line (indicative)."
                        if "glass_blur" in columns and (result.data.config("corruption_protocol") or "native") == "native"
                        else ""))
-    for condition, part in vs.groupby("condition", sort=False):
-        sides = ", ".join(f"{m} {v} ({e:+.1f})" for m, v, e in
-                          zip(part["model"], part["versus_line"], part["effective_robustness"]))
-        text.append(f"{condition}: {sides}.")
+    text += placement_text(result, vs)
     return text + ([missing] if missing else [])
+
+
+def _n(result: Analysis, model: str, key: str) -> float:
+    return photos(result.summary, model, key)
+
+
+def placement_text(result: Analysis, rows: pd.DataFrame) -> list[str]:
+    """Per condition, where each placed model stands (above, below or on its line within the 95 % interval,
+    effective robustness in points); then the extrapolated rows, listed apart and never placed."""
+    text = []
+    for condition, part in rows.groupby("condition", sort=False):
+        placed = part.loc[part["versus_line"] != "extrapolated"]
+        if len(placed):
+            text.append(f"{condition}: " + ", ".join(
+                f"{r.model} {r.versus_line} ({points(r.effective_robustness, _n(result, r.model, condition))})"
+                for r in placed.itertuples()) + ".")
+    beyond = rows.loc[rows["versus_line"] == "extrapolated"]
+    if len(beyond):
+        groups: dict[str, list[str]] = {}  # the same models and range on several conditions: said once
+        for condition, part in beyond.groupby("condition", sort=False):
+            who = " and ".join(f"{r.model} ({pct(r.clean_top1, _n(result, r.model, r.counterpart))} %)"
+                               for r in part.itertuples())
+            span = f"{part['fit_clean_min'].iloc[0]:.1f}–{part['fit_clean_max'].iloc[0]:.1f} %"
+            groups.setdefault(f"{who}, beyond the line-fit models' {span}", []).append(condition)
+        listed = "; ".join(f"{who} on {', '.join(conditions)}" for who, conditions in groups.items())
+        text.append(f"Extrapolated, so not placed ({len(beyond)} rows): clean top-1 outside the clean range of the "
+                    f"models a line is fitted on: {listed}. A line says nothing there; their effective robustness "
+                    "stays in the tables, marked `extrapolated`, and is read nowhere.")
+    return text
 
 
 def shifts_text(result: Analysis) -> list[str]:
@@ -148,11 +150,21 @@ def shifts_text(result: Analysis) -> list[str]:
             text.append(f"{shift}: not placed on its line: the run has no {part['counterpart'].iloc[0]} records "
                         "(its clean counterpart), so its drop and effective robustness are not computed.")
             continue
-        sides = er["versus_line"].value_counts()
-        text.append(f"{shift}: mean effective robustness {er['effective_robustness'].mean():+.1f} points over "
-                    f"{len(er)} models ({sides.get('above', 0)} above the line, {sides.get('below', 0)} below, "
-                    f"{sides.get('on', 0)} on it within their interval); best {er.loc[er['effective_robustness'].idxmax(), 'model']} "
-                    f"({er['effective_robustness'].max():+.1f}).")
+        placed = er.loc[er["versus_line"] != "extrapolated"]
+        beyond = er.loc[er["versus_line"] == "extrapolated"]
+        apart = (f"; {len(beyond)} extrapolated, not placed ({', '.join(beyond['model'])}: counterpart top-1 outside "
+                 f"the {beyond['fit_clean_min'].iloc[0]:.1f}–{beyond['fit_clean_max'].iloc[0]:.1f} % its line was "
+                 "fitted on)") if len(beyond) else ""
+        if placed.empty:
+            text.append(f"{shift}: no model placed{apart}.")
+            continue
+        sides = placed["versus_line"].value_counts()
+        n = float(result.summary.loc[result.summary["transform"] == shift, "n"].min())
+        best = placed.loc[placed["effective_robustness"].idxmax()]
+        text.append(f"{shift}: mean effective robustness {points(placed['effective_robustness'].mean(), n)} points over "
+                    f"{len(placed)} placed models ({sides.get('above', 0)} above the line, {sides.get('below', 0)} below, "
+                    f"{sides.get('on', 0)} on it within their interval); best {best['model']} "
+                    f"({points(best['effective_robustness'], n)}){apart}.")
     return text
 
 

@@ -5,43 +5,37 @@ import numpy as np
 
 from ..analysis.humans import CHANCE
 from ..analysis.tables import Analysis
+from .drawing import ModelStyle, figure_legend, panel_grid, plain
 
 
-def plot_psychometric(result: Analysis, colours: dict):
-    """One panel per model-vs-human experiment of the run: humans as a black line, each model in colour,
-    chance (1/16) dashed. Humans saw model-vs-human's photos, the models the run's: per condition only."""
-    import matplotlib.pyplot as plt
-
+def plot_psychometric(result: Analysis, styles: ModelStyle):
+    """One panel per model-vs-human experiment of the run: humans as a black line, each model in its colour
+    and marker, chance (1/16) dotted. Humans saw model-vs-human's photos, the models the run's: per condition."""
     table = result.humans
     if table.empty:
         return None
     experiments = list(dict.fromkeys(table["experiment"]))
-    cols = min(4, len(experiments))
-    rows = int(np.ceil(len(experiments) / cols))
-    figure, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.9 * rows), squeeze=False)
-    for ax in axes.flat[len(experiments):]:
-        ax.set_visible(False)
-    for ax, experiment in zip(axes.flat, experiments):
+    figure, axes, free = panel_grid(len(experiments), aspect=0.8,
+                                    legend_entries=len(result.data.models) + 2)
+    for ax, experiment in zip(axes, experiments):
         part = table.loc[table["experiment"] == experiment]
         numeric = part["condition_value"].notna().all() and np.isfinite(part["condition_value"].astype(float)).all()
         x = part["condition_value"].astype(float).to_numpy() if numeric else np.arange(len(part))
-        ax.plot(x, part["human_accuracy"], color="black", marker="D", ms=4, lw=1.6, label="humans", zorder=5)
+        ax.plot(x, part["human_accuracy"], color="black", marker="D", ms=3, lw=1.3, label="humans (their stimuli)",
+                zorder=5)
         for model in result.data.models:
             if model in part.columns:
-                ax.plot(x, part[model], marker="o", ms=3.5, lw=1.2, color=colours.get(model), label=model, zorder=4)
-        ax.axhline(CHANCE, ls="--", lw=0.8, color="0.5")
+                ax.plot(x, part[model], marker=styles.marker(model), ms=3, lw=1, color=styles.colour(model),
+                        label=plain(model), zorder=4)
+        ax.axhline(CHANCE, ls=":", lw=0.7, color="0.5", label="chance (1/16)")
         ax.set_ylim(0, 1.02)
         if not numeric:
             ax.set_xticks(x, part["condition"].astype(str))
         elif experiment in ("low-pass", "contrast") and (x > 0).all():
             ax.set_xscale("log")
-        ax.set_title(experiment, fontsize=9)
-        ax.set_xlabel("condition (model-vs-human's value)", fontsize=7)
-        ax.set_ylabel("16-class accuracy", fontsize=7)
-        ax.grid(alpha=0.3, lw=0.5)
-    handles, labels = axes.flat[0].get_legend_handles_labels()
-    figure.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False, fontsize=7)
-    figure.suptitle("Humans (model-vs-human's 85,120 trials, their stimuli) and the run's models (the run's photos), "
-                    "16-class accuracy; dashed: chance", fontsize=9, y=1.0)
-    figure.tight_layout()
+        ax.set_title(experiment, loc="left")
+        ax.set_xlabel("condition (model-vs-human's value)")
+        ax.set_ylabel("16-class accuracy")
+        ax.grid(alpha=0.25, lw=0.4)
+    figure_legend(figure, axes, free)
     return figure

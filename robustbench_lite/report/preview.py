@@ -1,6 +1,7 @@
 """Preview grids: what the model sees, one row per (photo, transform), one column per level."""
 from __future__ import annotations
 
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Sequence
 
@@ -114,12 +115,7 @@ def compact_grid(images: Tensor, specs: Sequence[TransformSpec | str], severitie
                  conditions: set[tuple[str, int]] | None = None) -> Image.Image:
     """The report's example grid: per photo its clean tile once, then one tile per condition (only
     `conditions`' (transform, severity) when given), wrapped `columns` to a line."""
-    rows = transformed_rows(images, specs, None if conditions is not None else severities, seed, image_ids)
-    photos: dict[str, list[tuple[str, Tensor]]] = {}
-    for image_id, name, cells in rows:
-        tiles = photos.setdefault(image_id, [("clean", cells[0][1])])
-        tiles += [(f"{name} {caption.split(':')[0]}", t) for caption, t in cells[1:]
-                  if conditions is None or (name, int(caption.split(":")[0])) in conditions]
+    photos = _condition_tiles(images, _resolve(specs), severities, seed, image_ids, conditions)
     font = _font(11)
     caption_h = font.getbbox("Ag")[3] + 6
     title_h = caption_h + GAP
@@ -143,6 +139,28 @@ def compact_grid(images: Tensor, specs: Sequence[TransformSpec | str], severitie
                       font=font, anchor="ma")
         top += -(-len(tiles) // per_line) * (cell_h + caption_h + GAP)
     return canvas
+
+
+def _condition_tiles(images: Tensor, specs: list[TransformSpec], severities: Sequence[int] | None, seed: int,
+                     image_ids: Sequence[str] | None, conditions: set[tuple[str, int]] | None) -> dict[str, list]:
+    """Per photo: its clean tile, then one tile per (transform, level) shown, each condition applied once to
+    all the photos together (a photo's seed depends on its id only, so the batch changes no pixel)."""
+    ids = list(image_ids) if image_ids is not None else [f"image{i}" for i in range(len(images))]
+    photos = {image_id: [("clean", images[i])] for i, image_id in enumerate(ids)}
+    with torch.no_grad():
+        for spec in specs:
+            for number, level in enumerate(spec.severities, start=1):
+                wanted = (spec.name, number) in conditions if conditions is not None else \
+                    severities is None or number in severities
+                if not wanted:
+                    continue
+                try:
+                    out = apply_transform(spec, images, Condition(spec.name, number, level), ids, seed).clamp(0, 1)
+                except ConditionFailed:  # a faulty plug-in fails its own tiles, never the grid
+                    out = torch.full_like(images, 0.5)
+                for i, image_id in enumerate(ids):
+                    photos[image_id].append((f"{spec.name} {number}", out[i]))
+    return photos
 
 
 def _fit_text(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
@@ -224,3 +242,15 @@ def write_run_examples(path: str | Path, samples, geometry, specs, severities, s
     compact_grid(torch.stack(tensors), specs, severities=severities, seed=seed, image_ids=ids,
                  conditions=conditions).save(path)
     return path
+
+
+def start_run_examples(path: str | Path, samples, geometry, specs, severities, seed: int,
+                       conditions: set[tuple[str, int]] | None = None) -> Future:
+    """`write_run_examples` in a background thread: the transforms release the GIL, so the grid is drawn while
+    the report's tables and figures are made; `render_report(..., examples=future)` waits for it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="report-examples")
+    future = pool.submit(write_run_examples, path, samples, geometry, specs, severities, seed, conditions=conditions)
+    pool.shutdown(wait=False)
+    return future

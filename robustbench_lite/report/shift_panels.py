@@ -10,10 +10,11 @@ from ..analysis.fit import unscale_accuracy
 from ..analysis.references import (IMAGENET_A_SPLIT, REFERENCE_ONLY_SHIFTS, bootstrap_band, counterpart, imagenet_a_lines,
                          imagenet_a_points, population_points, predict, reference_line, testbed_shift)
 from ..analysis.tables import Analysis
-from .drawing import AccuracyAxis, draw_models, panel_grid, plain, wilson_bounds
+from .drawing import (POPULATION_SHADES, PUBLISHED_STYLE, AccuracyAxis, ModelStyle, draw_models, figure_legend,
+                      panel_grid, plain, point_extent, style_axes, wilson_bounds)
+from .line_panels import shade_beyond
 from .population_figure import setting_name
 
-LINE_COLOUR = "#d62728"  # the published line, as in the other published panels
 SPLIT_COLOUR = "#7f7f7f"
 COUNTERPART_NAMES = {"clean": "ImageNet val", "clean@r-classes": "val, 200 ImageNet-R classes",
                      "clean@a-classes": "val, 200 ImageNet-A classes"}
@@ -39,61 +40,54 @@ def _counterpart_bounds(bounds: pd.DataFrame, key: str) -> pd.DataFrame:
     return pd.concat([bounds.drop(index="clean", level=0, errors="ignore"), part])
 
 
-def _axes(ax, clean: np.ndarray, shifted: np.ndarray, scale: str) -> AccuracyAxis:
-    """Logit axes with their own x and y ranges (a shift's accuracies sit far below clean), readable ticks
-    and y = x dashed; returns the x axis (both map accuracy to the same coordinate on `scale`)."""
-    x_axis, y_axis = AccuracyAxis(scale, clean), AccuracyAxis(scale, shifted)
-    for axis, set_lim, set_ticks in ((x_axis, ax.set_xlim, ax.set_xticks), (y_axis, ax.set_ylim, ax.set_yticks)):
-        set_lim(axis.limits)
-        set_ticks(*axis.ticks())
-    low, high = min(x_axis.limits[0], y_axis.limits[0]), max(x_axis.limits[1], y_axis.limits[1])
-    ax.plot([low, high], [low, high], ls="--", color="0.6", lw=0.8, zorder=1, label="y = x")
-    ax.grid(alpha=0.3, lw=0.5)
-    return x_axis
-
-
-def _scatter_population(ax, axis: AccuracyAxis, population: pd.DataFrame, faint: bool = False) -> None:
-    for in_fit, shade in ((False, "0.82"), (True, "0.6" if faint else "0.5")):
+def _scatter_population(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, population: pd.DataFrame,
+                        faint: bool = False) -> None:
+    for in_fit in (False, True):
         part = population.loc[population["in_fit"] == in_fit]
-        ax.scatter(axis(part["clean"]), axis(part["shifted"]), s=6, color=shade, lw=0, zorder=2,
-                   label=f"testbed, {'line-fit models' if in_fit else 'other models'}")
+        shade = "0.6" if faint and in_fit else POPULATION_SHADES[in_fit]
+        ax.scatter(x_axis(part["clean"]), y_axis(part["shifted"]), s=4, color=shade, lw=0, zorder=2,
+                   label=f"testbed, {'line-fit' if in_fit else 'other'} models")
 
 
-def _draw_published(ax, axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> None:
+def _draw_published(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> None:
     """The testbed's line and its 95 % band over its line-fit models; ImageNet-A's two pieces and split."""
-    grid = np.linspace(*axis.limits, 120)
-    clean = unscale_accuracy(grid, axis.scale)
+    grid = np.linspace(*x_axis.limits, 120)
+    clean = unscale_accuracy(grid, x_axis.scale)
     if (testbed_shift(shift) or shift) == "imagenet-a":
         split = IMAGENET_A_SPLIT / 100
-        for i, (line, side) in enumerate(zip(imagenet_a_lines(axis.scale), (clean < split, clean >= split))):
-            ax.plot(grid[side], axis(predict(line, clean[side])), color=LINE_COLOUR, lw=1.4, zorder=3,
-                    label="published two-piece line (ImageNet-A)" if i == 0 else None)
-        ax.axvline(float(axis(split)), color=SPLIT_COLOUR, ls=":", lw=0.9, zorder=2,
+        for i, (line, side) in enumerate(zip(imagenet_a_lines(x_axis.scale), (clean < split, clean >= split))):
+            ax.plot(grid[side], y_axis(predict(line, clean[side])), zorder=3,
+                    label="published two-piece line (ImageNet-A)" if i == 0 else None, **PUBLISHED_STYLE)
+        ax.axvline(float(x_axis(split)), color=SPLIT_COLOUR, ls=":", lw=0.9, zorder=2,
                    label=f"ImageNet-A split ({IMAGENET_A_SPLIT:g} %)")
         return
-    line = reference_line(testbed_shift(shift) or shift, axis.scale)
+    line = reference_line(testbed_shift(shift) or shift, x_axis.scale)
     low, high = bootstrap_band(line, clean)
-    ax.fill_between(grid, axis(low), axis(high), color=LINE_COLOUR, alpha=0.18 * alpha, lw=0, zorder=2)
-    ax.plot(grid, axis(predict(line, clean)), color=LINE_COLOUR, lw=1.4, alpha=alpha, zorder=3,
-            label="published line (95 % band)")
+    ax.fill_between(grid, y_axis(low), y_axis(high), color="0.5", alpha=0.2 * alpha, lw=0, zorder=2)
+    ax.plot(grid, y_axis(predict(line, clean)), zorder=3, alpha=alpha, label="published line (95 % band)",
+            **PUBLISHED_STYLE)
 
 
-def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours: dict, scale: str) -> None:
+def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, styles: ModelStyle, scale: str) -> None:
     population = _population(shift)
     mine = result.fit.points.loc[result.fit.points["condition"] == shift]
     key = counterpart(shift)
     fit = population.loc[population["in_fit"]]
-    axis = _axes(ax, np.r_[fit["clean"], mine["clean_top1"] / 100], np.r_[fit["shifted"], mine["top1"] / 100], scale)
-    _scatter_population(ax, axis, population)
-    _draw_published(ax, axis, shift)
-    draw_models(ax, axis, mine, _counterpart_bounds(bounds, key), colours)
+    shifted_bounds = _counterpart_bounds(bounds, key)
+    xs, ys = point_extent(mine, shifted_bounds)
+    x_axis, y_axis = AccuracyAxis(scale, np.r_[fit["clean"], xs]), AccuracyAxis(scale, np.r_[fit["shifted"], ys])
+    style_axes(ax, x_axis, y_axis)
+    shade_beyond(ax, x_axis, float(fit["clean"].min()), float(fit["clean"].max()))
+    _scatter_population(ax, x_axis, y_axis, population)
+    _draw_published(ax, x_axis, y_axis, shift)
+    draw_models(ax, x_axis, y_axis, mine, shifted_bounds, styles)
     if (testbed_shift(shift) or shift) == "imagenet-a":
         below, above = imagenet_a_lines()
         fitted = f"two lines fitted on {below.n} + {above.n} testbed models"
     else:
         fitted = f"line fitted on {len(fit)} testbed models"
-    ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), fontsize=7.5)
-    ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1 (run: {key})"))
+    ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), loc="left")
+    ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1\n(run: {key})"))
     ax.set_ylabel(f"{shift_title(shift)} top-1")
 
 
@@ -102,40 +96,33 @@ def _reference_panel(ax, shift: str, scale: str) -> None:
     line = reference_line(shift, scale)
     population = population_points(shift)
     fit = population.loc[population["in_fit"]]
-    axis = _axes(ax, fit["clean"].to_numpy(), fit["shifted"].to_numpy(), scale)
-    _scatter_population(ax, axis, population, faint=True)
-    _draw_published(ax, axis, shift, alpha=0.55)
+    x_axis, y_axis = AccuracyAxis(scale, fit["clean"].to_numpy()), AccuracyAxis(scale, fit["shifted"].to_numpy())
+    style_axes(ax, x_axis, y_axis)
+    _scatter_population(ax, x_axis, y_axis, population, faint=True)
+    _draw_published(ax, x_axis, y_axis, shift, alpha=0.55)
     ax.set_facecolor("#f6f6f6")
     for spine in ax.spines.values():
         spine.set_edgecolor("0.7")
-    ax.set_title(f"{setting_name(line.column)} (line fitted on {line.n} models)\nreference only: not measured "
-                 "by this run", fontsize=7.5,
-                 color="0.35")
-    ax.set_xlabel(f"{setting_name(line.clean_column)} top-1", color="0.35")
+    ax.set_title(f"{setting_name(line.column)}, line fitted on\n{line.n} models; reference only:\nnot measured "
+                 "by this run", color="0.35", loc="left")
+    ax.set_xlabel(f"{setting_name(line.clean_column)} top-1".replace(", ", ",\n", 1), color="0.35")
     ax.set_ylabel(f"{setting_name(line.column)} top-1", color="0.35")
 
 
-def plot_natural_shifts(result: Analysis, colours: dict):
+def plot_natural_shifts(result: Analysis, styles: ModelStyle):
     """One panel per natural shift of the run on its published line (the lines' scale, logit unless the
-    report asked for probit; y = x dashed), plus ObjectNet's line as a reference; None without a shift."""
+    report asked for probit; y = x dotted), plus ObjectNet's line as a reference; None without a shift."""
     shifts = result.shift_names
     if not shifts:
         return None
     rows = result.published.loc[result.published["condition"].isin(shifts)] if len(result.published) else []
     scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
-    figure, axes = panel_grid(len(shifts) + len(REFERENCE_ONLY_SHIFTS), size=3.4, max_cols=4)
+    n = len(shifts) + len(REFERENCE_ONLY_SHIFTS)
+    figure, axes, free = panel_grid(n, title_lines=3, legend_entries=len(result.data.models) + 6)
     for ax, shift in zip(axes, shifts):
-        _shift_panel(ax, result, shift, bounds, colours, scale)
+        _shift_panel(ax, result, shift, bounds, styles, scale)
     for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):
         _reference_panel(ax, shift, scale)
-    handles = {}
-    for ax in axes[:len(shifts)]:
-        for handle, label in zip(*ax.get_legend_handles_labels()):
-            handles.setdefault(label, handle)
-    figure.suptitle("Natural shifts: the run's models on the imagenet-testbed's published lines "
-                    f"({scale} axes; dashed: y = x)", y=1.0)
-    figure.tight_layout()
-    figure.legend(list(handles.values()), list(handles), loc="upper center", ncol=min(4, len(handles)),
-                  bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize=7)
+    figure_legend(figure, axes[:len(shifts)], free)
     return figure

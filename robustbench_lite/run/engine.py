@@ -285,12 +285,12 @@ def _summarise(plan: Plan, models: list[LoadedModel], manifest: dict):
         return write_summary(data, plan.run_dir, baseline=plan.config.baseline)
     from ..conditions.keys import parse_severities
     from ..report.document import render_report
-    from ..report.preview import write_run_examples
+    from ..report.preview import start_run_examples
 
-    if plan.transforms:
-        write_run_examples(plan.run_dir / "plots" / "examples.png", plan.samples, models[0].geometry, plan.transforms,
-                           parse_severities(plan.config.severities), plan.config.seed,
-                           conditions={(c.transform, c.severity) for c in plan.conditions})
+    examples = start_run_examples(plan.run_dir / "plots" / "examples.png", plan.samples, models[0].geometry,
+                                  plan.transforms, parse_severities(plan.config.severities), plan.config.seed,
+                                  conditions={(c.transform, c.severity) for c in plan.conditions}) \
+        if plan.transforms else None  # drawn while the tables and figures are made
     result = analyse(data, plan.config.baseline)
-    render_report(result, plan.run_dir)
+    render_report(result, plan.run_dir, examples=examples)
     return result.summary
