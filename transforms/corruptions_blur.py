@@ -140,7 +140,7 @@ def motion_blur(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     radius, sigma = pick(MOTION_RADIUS_SIGMA, level)
     s = scale(x)
     radius, sigma = (radius, sigma) if s == 1 else (max(int(round(radius * s)), 1), sigma * s)
-    angles = rng.uniform(-math.pi / 4, math.pi / 4).tolist()
+    angles = rng.uniform(-math.pi / 4, math.pi / 4).reshape(-1).tolist()
     kernels = [line_taps(radius, float(a), float(sigma)) for a in angles]
     return finish(in_chunks(lambda part, k: line_blur(part, [kernels[int(i)] for i in k]), x,
                             torch.arange(len(x), device=x.device)))

@@ -11,9 +11,11 @@ side / 224, so at 224 px each is the testbed's to the bit (given the same random
   layer and its half-turn added. imagecorruptions' snow is snow_ic.
 - frost: one of the six frost photos ImageNet-C ships (transforms/frost/, tools/build_frost.py),
   chosen uniformly, a random side x side window of it (the testbed's python randint: every start
-  from 0 to the photo's size minus the side), photo weight x + frost weight x frost. Other sides:
-  the frost photo is resized by side / 224 first (OpenCV, bicubic up, area down), so its texture
-  keeps its size relative to the photo.
+  from 0 to the photo's size minus the side), photo weight x + frost weight x frost. As the
+  testbed's code does, each frost photo is first cv2.resize'd (bicubic) to a size whose height
+  and width are swapped (OpenCV reads dsize as (width, height)): transposed in shape and
+  stretched, at 224 px too. Other sides: that resize is by side / 224, so the texture keeps its
+  size relative to the photo.
 - fog: the diamond-square plasma of the release and the testbed (256 px map at 224 px).
 - spatter: the testbed's: Gaussian liquid layer blurred by its truncated kernel ('reflect'
   edges); water: the 8-bit layer's OpenCV Canny outlines, capped distance, box blur, equalised,
@@ -124,7 +126,7 @@ def snow(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     if s != 1:
         zoom, radius, sigma = zoom * s, max(int(round(radius * s)), 1), sigma * s
     noise = rng.randn(1, *x.shape[-2:]).to(x.device).mul_(spread).add_(loc)
-    kernels = [line_taps(radius, float(a), float(sigma)) for a in rng.uniform(-135.0, -45.0).tolist()]
+    kernels = [line_taps(radius, float(a), float(sigma)) for a in rng.uniform(-135.0, -45.0).reshape(-1).tolist()]
 
     def fall(photos: Tensor, noise: Tensor, which: Tensor) -> Tensor:
         flakes = clipped_zoom(noise, zoom)
@@ -149,17 +151,17 @@ def frost_photo(index: int) -> Tensor:
 
 @lru_cache(maxsize=64)
 def frost_at(index: int, height: int, width: int, s: float) -> Tensor:
-    """Frost photo `index` resized by `s` (OpenCV bicubic up, area down; none at s = 1), and at least
-    height x width."""
-    photo = frost_photo(index)
-    factor = max(s, height / photo.shape[1], width / photo.shape[2])
-    if factor == 1:
-        return photo
+    """Frost photo `index` as the testbed's `get_frost_file` prepares it: cv2.resize (bicubic, 8 bits)
+    to dsize (ceil(rows f), ceil(cols f)), which OpenCV reads as (width, height), so the photo comes
+    out transposed in shape and stretched (at 224 px too: f = 1 there); f = max(s, what makes it
+    cover height x width), s = side / 224."""
     import cv2
 
-    size = (math.ceil(photo.shape[2] * factor), math.ceil(photo.shape[1] * factor))  # cv2: (width, height)
+    photo = frost_photo(index)
+    rows, cols = photo.shape[1:]
+    factor = max(s, height / cols, width / rows)
     pixels = (photo.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    resized = cv2.resize(pixels, size, interpolation=cv2.INTER_CUBIC if factor > 1 else cv2.INTER_AREA)
+    resized = cv2.resize(pixels, (math.ceil(rows * factor), math.ceil(cols * factor)), interpolation=cv2.INTER_CUBIC)
     return torch.from_numpy(resized).permute(2, 0, 1).float().div(255)
 
 
@@ -181,7 +183,8 @@ def frost_windows(x: Tensor, choices: Tensor, s: float, photos: int) -> Tensor:
     weights=f"photo weight, frost weight: {table_doc(FROST_WEIGHTS)}",
     method=(
         "the testbed's: one of ImageNet-C's six frost photos (package data, transforms/frost/), a random "
-        "window of it added with the frost weight; other sides: the frost photo resized by side / 224"
+        "window of it (after the testbed's cv2.resize to swapped height and width) added with the frost weight; "
+        "other sides: that resize is by side / 224"
     ),
 )
 def frost(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
