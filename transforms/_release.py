@@ -147,7 +147,10 @@ def _frost(x: Tensor, severity: int, rng: PhotoRNG) -> Tensor:
         top = min(int(u[1] * (photo.shape[1] - h)), photo.shape[1] - h - 1)
         left = min(int(u[2] * (photo.shape[2] - w)), photo.shape[2] - w - 1)
         windows.append(photo[:, top : top + h, left : left + w])
-    return (x * photo_weight + torch.stack(windows).to(x.device) * frost_weight).clamp_(0.0, 1.0)
+    frost = torch.round(torch.stack(windows).to(x.device, torch.float64) * 255)
+    photo = torch.round(x.to(torch.float64) * 255)
+    levels = (photo * photo_weight + frost * frost_weight).clamp_(0, 255)  # numpy's float64 sum of 8-bit values
+    return (torch.floor(levels) / 255).to(torch.float32)  # np.uint8 of it, exactly (the release's cut)
 
 
 # --------------------------------------------------------------------- elastic
