@@ -84,7 +84,9 @@ def test_native_run_has_no_alexnet_mce_and_says_why(full_runs):
     report = (full_runs / "native" / "report.md").read_text()
     assert "mce_alexnet and relative_mce_alexnet are empty: this run's corruption protocol is native" in report
     references = pd.read_csv(full_runs / "native" / "references.csv")
-    assert (references["recipe"] == "release").all() and len(references) == 75
+    assert len(references) == 75
+    parity = references.set_index("condition")["recipe"]
+    assert (parity.drop("zoom_blur@1") == "release").all() and "a defect of the testbed's data" in parity["zoom_blur@1"]
     assert "Recipes: this run's corruption protocol is native" in report
 
 

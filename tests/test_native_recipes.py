@@ -131,3 +131,26 @@ def test_frost_windows_cover_every_photo_and_start():
     assert torch.equal(first, layer0[:, :224, :224]) and torch.equal(last, layer5[:, -224:, -224:])
     photo = weather.frost_photo(3)  # the testbed's resize swaps height and width
     assert weather.frost_at(3, 224, 224, 1.0).shape[1:] == (photo.shape[2], photo.shape[1])
+
+
+def test_recipe_parity_per_protocol_and_the_defective_zoom_column():
+    """native: every corruption is the population's recipe, but zoom_blur@1's published in-memory column
+    holds clean val top-1 for most line-fit models (counted here from the shared CSV); imagenet-c: snow
+    and motion blur (ImageMagick in the release) are not placed."""
+    import pandas as pd
+
+    from robustbench_lite.analysis.recipes import recipe
+
+    shared = REPO.parent / "shared" / "data" / "published-accuracies"
+    if not shared.is_dir():
+        pytest.skip("../shared/data/published-accuracies is absent")
+    top1 = pd.read_csv(shared / "testbed_robustness_top1s.csv").merge(pd.read_csv(shared / "testbed_model_types.csv"))
+    fit = top1[top1["model_type"].eq("STANDARD") & (top1["val"] >= 55)
+               & ~top1["model"].str.contains("aws|batch64|subsample") & top1["imagenet-c.zoom_blur.1_in-memory"].notna()]
+    same = int((fit["imagenet-c.zoom_blur.1_in-memory"] == fit["val"]).sum())
+    assert same > len(fit) / 2
+    assert recipe("zoom_blur@1", "native").startswith(f"its published column equals clean val top-1 for {same} of")
+    assert recipe("zoom_blur@2", "native") == "release" and recipe("zoom_blur@1", "imagenet-c") == "release"
+    assert recipe("snow@3", "imagenet-c").startswith("the release's ImageMagick") and recipe("snow@3", "native") == "release"
+    assert recipe("motion_blur@1", "imagenet-c") != "release" and recipe("frost@1", "imagenet-c") == "release"
+    assert recipe("greyscale@5", "native") == "release"

@@ -5,13 +5,16 @@ accuracy do under this condition"; that holds only if the condition was made by 
 `recipe(condition, protocol)` is `release` where it was (the built-in corruptions' recipes are checked
 against the population's code by golden tests: tests/test_testbed_goldens.py for `native`, the
 testbed's in-memory code; tests/test_corruption_goldens.py for `imagenet-c`, the release's), else the
-reason it is not placed. The facts live beside the recipes, in transforms/_release.py (RECIPES).
+reason it is not placed. The facts live beside the recipes, in transforms/_release.py (RECIPES), and in
+the bundled population (a column that recorded clean accuracy places nothing: `defective_line`).
 """
 from __future__ import annotations
 
 from ..conditions.keys import parse_condition_key
 from ..conditions.registry import builtin_module
-from .references import CORRUPTIONS, EXTRA_CORRUPTIONS
+from .references import CORRUPTIONS, EXTRA_CORRUPTIONS, is_mapped, population_points
+
+DEFECTIVE_SHARE = 0.5  # a line whose fit models mostly score their clean accuracy measured no corruption
 
 RELEASE = "release"
 PROTOCOL_RECIPES = {  # the report's paragraph: which recipe each protocol uses
@@ -28,7 +31,22 @@ def recipe(condition: str, protocol: str) -> str:
     name, _ = parse_condition_key(condition)
     if name not in CORRUPTIONS + EXTRA_CORRUPTIONS:
         return RELEASE  # greyscale (the testbed's BT.601 formula) and natural shifts (the published photos)
-    return builtin_module("_release").recipe(name, protocol)
+    parity = builtin_module("_release").recipe(name, protocol)
+    return parity if parity != RELEASE else (defective_line(condition, protocol) or RELEASE)
+
+
+def defective_line(condition: str, protocol: str) -> str | None:
+    """Why the published line of `condition` cannot place anything, or None: most of its line-fit models
+    score exactly their clean top-1 there (the testbed's zoom_blur.1_in-memory: 52 of 78), so the column
+    recorded clean accuracy, not the corruption."""
+    if not is_mapped(condition, protocol):
+        return None
+    fit = population_points(condition, protocol).query("in_fit")
+    same = int((fit["shifted"] - fit["clean"]).abs().lt(1e-9).sum())
+    if len(fit) and same > DEFECTIVE_SHARE * len(fit):
+        return (f"its published column equals clean val top-1 for {same} of the line's {len(fit)} models (a defect of "
+                "the testbed's data: it recorded no corruption)")
+    return None
 
 
 def recipes_text(protocol: str, recipes: dict[str, str]) -> str:
