@@ -35,7 +35,7 @@ INJECTED = (
 DETERMINISTIC = ("defocus_blur", "zoom_blur", "gaussian_blur", "brightness", "contrast", "pixelate",
                  "jpeg_compression", "saturate")
 LARGEST = {  # levels: where ours may be further than a level from the testbed's on a few values, and why
-    "elastic_transform": (4.0, "OpenCV 4.2's 1/32 px warpAffine grid emulated in float32 (benchmarks/README.md)"),
+    "elastic_transform": (1.5, "OpenCV 4's 1/32 px warpAffine grid emulated in float32 (measured: 1.03 levels)"),
     "jpeg_compression": (1.0, "none expected: the same libjpeg"),
 }
 
