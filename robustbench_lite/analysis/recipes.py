@@ -57,8 +57,8 @@ def recipes_text(protocol: str, recipes: dict[str, str]) -> str:
         if reason != RELEASE:
             why.setdefault(reason, []).append(condition)
     text = (f"Recipes: this run's corruption protocol is {protocol}: {PROTOCOL_RECIPES.get(protocol, protocol)}. "
-            f"{len(placed)} of its {len(recipes)} mapped condition(s) follow their line's recipe (`recipe` = release "
-            "in references.csv) and are placed.")
+            f"{len(placed)} of its {len(recipes)} mapped condition(s) are placed (references.csv's recipe = release: "
+            "made by their line's own recipe, checked by golden tests).")
     for reason, conditions in why.items():
         shown = ", ".join(conditions[:6]) + (f" and {len(conditions) - 6} more" if len(conditions) > 6 else "")
         text += f" Not placed (no effective robustness against their line): {shown}: {reason}."
