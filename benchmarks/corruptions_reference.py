@@ -48,8 +48,8 @@ CORRUPTIONS = (
 )  # fmt: skip
 EXTRAS = ("speckle_noise", "gaussian_blur", "spatter", "saturate")  # ImageNet-C's validation set
 SPEED_SEVERITY = 3
-DISTRIBUTION_ONLY = ("shot_noise", "impulse_noise", "frost")  # goldens keep only their mean SSIM
-SSIM_REPEATS = {"frost": 10}  # frost picks one of five frost photos: the mean over 10 draws a photo
+DISTRIBUTION_ONLY = ("shot_noise", "impulse_noise")  # goldens keep only their mean SSIM
+SSIM_REPEATS: dict[str, int] = {}  # more seeded draws per photo for a steadier mean SSIM, by name
 GOLDEN_SCALE = 100  # goldens are stored as uint16 of value * 255 * GOLDEN_SCALE (0.005 of a level)
 
 
@@ -363,7 +363,8 @@ def elastic_displacements(severity: int, ids: list[str], seed: int, h: int = 224
     from transforms import _release
     from transforms._common import separable_filter
     from transforms._corruption_kit import scipy_taps
-    from transforms.corruptions_digital import ELASTIC_ALPHA
+    from transforms._testbed import affine_inverse
+    from transforms.corruptions_ic import ELASTIC_ALPHA  # imagecorruptions' (the native recipe before issue #21)
 
     rng = PhotoRNG([photo_seed(seed, "elastic_transform", severity, i) for i in ids])
     most = 0.005 * h
@@ -372,7 +373,7 @@ def elastic_displacements(severity: int, ids: list[str], seed: int, h: int = 224
     native = native.double() * ELASTIC_ALPHA[severity - 1]
     rng = PhotoRNG([photo_seed(seed, "elastic_transform", severity, i) for i in ids])
     moves, field = _release.elastic_draws(severity, rng, h, w)
-    inverse = _release.affine_inverse(moves, h, w)  # output (x, y) -> source of the affine
+    inverse = affine_inverse(moves, h, w)  # output (x, y) -> source of the affine
     ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
     px, py = xs + field[:, 0], ys + field[:, 1]  # the elastic samples the affine's output here
     sx = inverse[:, 0, 0, None, None] * px + inverse[:, 0, 1, None, None] * py + inverse[:, 0, 2, None, None]
@@ -397,7 +398,9 @@ def glass_offsets(severity: int, ids: list[str], seed: int, h: int = 224, w: int
     import torch
     from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
     from transforms import _release
-    from transforms.corruptions_blur import GLASS_SHUFFLE_STD
+    from transforms.corruptions_blur import sweep_sources
+
+    GLASS_SHUFFLE_STD = (1.5, 1.5, 3.75, 3.5, 4.5)  # the Gaussian resampling native used before issue #21
 
     _, delta, iterations = _release.GLASS_RELEASE[severity - 1]
     rng = PhotoRNG([photo_seed(seed, "glass_blur", severity, i) for i in ids])
@@ -407,7 +410,7 @@ def glass_offsets(severity: int, ids: list[str], seed: int, h: int = 224, w: int
     native = move * inside
     side = len(range(h - delta, delta, -1))
     rng = PhotoRNG([photo_seed(seed, "glass_blur", severity, i) for i in ids])
-    sources = _release.glass_sources(rng.randint(-delta, delta, iterations, side, side, 2), h, w, delta)
+    sources = sweep_sources(rng.randint(-delta, delta, iterations, side, side, 2), h, w, delta)
     flat = torch.arange(h * w)
     release = torch.stack([sources % w - flat % w, sources // w - flat // w], 1).double().reshape(len(ids), 2, h, w)
     stats = {}

@@ -62,3 +62,56 @@ def test_the_run_names_the_on_disk_lines(shared_sample, tmp_path, cli_run):
     assert code == 0, err
     references = pd.read_csv(tmp_path / "run" / "references.csv")
     assert references["reference"].tolist() == ["testbed:imagenet-c.fog.3_on-disk"]
+
+
+@pytest.fixture(scope="module")
+def full_runs(tmp_path_factory, shared_sample):
+    """lite0 over all 15 x 5 ImageNet-C conditions on 3 shared photos, under each protocol (with reports)."""
+    from robustbench_lite.cli.commands import main
+
+    folder = tmp_path_factory.mktemp("full-runs")
+    for protocol in ("native", "imagenet-c"):
+        code = main(["run", "--data", str(shared_sample), "--models", "efficientnet_lite0", "--limit", "3",
+                     "--transforms", "imagenet-c", "--corruption-protocol", protocol, "--out", str(folder / protocol)])
+        assert code == 0
+    return folder
+
+
+def test_native_run_has_no_alexnet_mce_and_says_why(full_runs):
+    ranking = pd.read_csv(full_runs / "native" / "family_summary.csv")
+    assert ranking.loc[ranking["family"] == "corruptions", ["mce_alexnet", "relative_mce_alexnet"]].isna().all().all()
+    assert ranking["mce"].notna().all()  # the baseline-relative mCE stays
+    report = (full_runs / "native" / "report.md").read_text()
+    assert "mce_alexnet and relative_mce_alexnet are empty: this run's corruption protocol is native" in report
+    references = pd.read_csv(full_runs / "native" / "references.csv")
+    assert len(references) == 75
+    parity = references.set_index("condition")["recipe"]
+    assert (parity.drop("zoom_blur@1") == "release").all() and "a defect of the testbed's data" in parity["zoom_blur@1"]
+    assert "Recipes: this run's corruption protocol is native" in report
+
+
+def test_imagenet_c_run_mce_equals_an_independent_computation(full_runs, shared_sample):
+    from conftest import PUBLISHED
+
+    folder = full_runs / "imagenet-c"
+    summary = pd.read_csv(folder / "summary.csv")
+    alexnet = pd.read_csv(PUBLISHED / "imagenet-c_alexnet_errors.csv").set_index("corruption")
+    clean_err = 1 - summary.loc[summary["transform"] == "clean", "top1"].iloc[0] / 100
+    ce, rel = [], []
+    for name in alexnet.index[:15] if len(alexnet) >= 15 else alexnet.index:
+        err = 1 - summary.loc[summary["transform"] == name].sort_values("severity")["top1"].to_numpy() / 100
+        ref = alexnet.loc[name, [f"severity_{s}" for s in range(1, 6)]].to_numpy(dtype=float)
+        ce.append(err.sum() / ref.sum())
+        rel.append((err - clean_err).sum() / (ref - 0.4348).sum())
+    assert len(ce) == 15
+    family = pd.read_csv(folder / "family_summary.csv").set_index("family").loc["corruptions"]
+    assert family["mce_alexnet"] == pytest.approx(100 * np.mean(ce), abs=1e-6)
+    assert family["relative_mce_alexnet"] == pytest.approx(100 * np.mean(rel), abs=1e-6)
+    report = (folder / "report.md").read_text()
+    assert "indicative: the run's photos are not ImageNet val" in report  # 3 shared photos are not val
+    references = pd.read_csv(folder / "references.csv").set_index("condition")
+    assert references.loc["snow@3", "recipe"].startswith("the release's ImageMagick motion blur")
+    assert references.loc["motion_blur@1", "recipe"] != "release" and references.loc["frost@2", "recipe"] == "release"
+    effective = pd.read_csv(folder / "effective_robustness.csv")
+    placed = set(effective.loc[effective["reference"] != "run", "condition"])
+    assert "snow@3" not in placed and "motion_blur@5" not in placed and "frost@2" in placed

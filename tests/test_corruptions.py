@@ -44,7 +44,14 @@ SSIM_RISES = {
     # +-2 px) under a little more blur; the reference's SSIM rises as well (0.502 -> 0.510 on 12
     # shared photos, run with scikit-image's channel_axis fix), and ours is matched to it.
     ("glass_blur", 3): "published table not monotone",
+    # The testbed's pixelate: 'area' to 134 px and 'nearest' back makes uneven blocks at severity 1,
+    # even 2 x 2 blocks at 2 (112 px).
+    ("pixelate", 1): "the testbed's area/nearest resampling",
+    # The testbed's (and the release's) elastic table: severities 1 and 2 are big random affines
+    # (control points moved up to 24 and 49 px), 3-5 small local warps.
+    ("elastic_transform", 2): "published table not monotone",
 }
+NOT_GRADED = {"elastic_transform": "severities 1-2 warp far more than 5 (the published table)"}
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +137,8 @@ def test_ssim_falls_with_severity(name, photos, outputs):
     for severity, (before, after) in enumerate(zip(ssim, ssim[1:]), start=1):
         if (name, severity) not in SSIM_RISES:
             assert after <= before + 0.005, f"{name}: SSIM {ssim}"
-    assert ssim[0] - ssim[-1] >= 0.05, f"{name}: SSIM {ssim}"
+    if name not in NOT_GRADED:
+        assert ssim[0] - ssim[-1] >= 0.05, f"{name}: SSIM {ssim}"
 
 
 @pytest.mark.parametrize("name", ALL)
@@ -202,11 +210,24 @@ def test_saturate_is_the_hsv_saturation_change(photos):
             np.testing.assert_allclose(result, hsv2rgb(hsv), atol=2e-5)
 
 
-def test_gaussian_blur_is_skimage_gaussian_per_channel(photos):
+def test_gaussian_blur_is_the_testbeds_truncated_kernel(photos):
+    """Native: the testbed's 2-D kernel of size 4 sigma - 1, 'reflect' (mirror about the edge pixel) edges."""
+    from scipy.ndimage import correlate
+
+    for severity, sigma in zip(SEVERITIES, (1, 2, 3, 4, 6)):
+        t = np.arange(-((4 * sigma - 1) // 2), (4 * sigma - 1) // 2 + 1)
+        kernel = np.exp(-(t**2)[:, None] / (2 * sigma**2) - (t**2)[None, :] / (2 * sigma**2))
+        image = photos[0].numpy().astype(np.float64)
+        expected = np.stack([correlate(c, kernel / kernel.sum(), mode="mirror") for c in image])
+        result = corrupt("gaussian_blur", severity, photos[:1])[0].numpy()
+        assert np.abs(result - expected).max() < 1e-5
+
+
+def test_gaussian_blur_ic_is_skimage_gaussian_per_channel(photos):
     from skimage.filters import gaussian
 
     for severity, sigma in zip(SEVERITIES, (1, 2, 3, 4, 6)):
-        result = corrupt("gaussian_blur", severity, photos[:1])[0].permute(1, 2, 0).numpy()
+        result = corrupt("gaussian_blur_ic", severity, photos[:1])[0].permute(1, 2, 0).numpy()
         expected = gaussian(photos[0].permute(1, 2, 0).numpy().astype(np.float64), sigma=sigma, channel_axis=-1)
         assert np.abs(result - expected).max() < 1e-5
 
@@ -218,17 +239,41 @@ def test_contrast_pulls_each_channel_to_its_mean(photos):
     np.testing.assert_allclose(corrupt("contrast", 3, photos[:2]).numpy(), expected, atol=1e-6)
 
 
-def test_pixelate_matches_pil_box_then_nearest(photos):
+def test_pixelate_is_area_means_then_nearest(photos):
+    """Native (the testbed's): each small pixel the mean of input pixels floor(i in/out) ..
+    ceil((i + 1) in/out) - 1, blown up by nearest (source floor(j out/in))."""
+    image = photos[0].numpy().astype(np.float64)
     for severity, factor in zip(SEVERITIES, (0.6, 0.5, 0.4, 0.3, 0.25)):
-        out = corrupt("pixelate", severity, photos[:2])
+        small_side = int(224 * factor)
+        bins = [(i * 224 // small_side, -(-(i + 1) * 224 // small_side)) for i in range(small_side)]
+        small = np.array([[image[:, a:b, c:d].mean(axis=(1, 2)) for c, d in bins] for a, b in bins])  # (s, s, 3)
+        pick = np.minimum(np.arange(224) * small_side // 224, small_side - 1)
+        expected = small[pick][:, pick].transpose(2, 0, 1)
+        assert np.abs(corrupt("pixelate", severity, photos[:1])[0].numpy() - expected).max() < 1e-5
+
+
+def test_pixelate_ic_matches_pil_box_then_nearest(photos):
+    for severity, factor in zip(SEVERITIES, (0.6, 0.5, 0.4, 0.3, 0.25)):
+        out = corrupt("pixelate_ic", severity, photos[:2])
         for image, result in zip(as_uint8_images(photos[:2]), out):
             pil = Image.fromarray(image).resize((int(224 * factor), int(224 * factor)), Image.BOX)
             expected = np.asarray(pil.resize((224, 224), Image.NEAREST)) / 255
             assert np.abs(result.permute(1, 2, 0).numpy() - expected).max() <= 1 / 255 + 1e-6
 
 
-def test_jpeg_matches_a_pil_round_trip(photos):
-    out = corrupt("jpeg_compression", 3, photos[:3])
+def test_jpeg_is_the_testbeds_truncated_rgb_as_bgr_round_trip(photos):
+    import cv2
+
+    out = corrupt("jpeg_compression", 3, photos[:2])
+    for image, result in zip(photos[:2], out):
+        truncated = (image * 255).to(torch.uint8).permute(1, 2, 0).numpy()  # the testbed's .type(torch.uint8)
+        _, encoded = cv2.imencode(".jpg", truncated, [cv2.IMWRITE_JPEG_QUALITY, 15])
+        expected = cv2.imdecode(encoded, 1).astype(np.float32) / 255  # read back in the order it was written
+        np.testing.assert_array_equal(result.permute(1, 2, 0).numpy(), expected)
+
+
+def test_jpeg_ic_matches_a_pil_round_trip(photos):
+    out = corrupt("jpeg_compression_ic", 3, photos[:3])
     for image, result in zip(as_uint8_images(photos[:3]), out):
         buffer = io.BytesIO()
         Image.fromarray(image).save(buffer, "JPEG", quality=15)
@@ -236,7 +281,7 @@ def test_jpeg_matches_a_pil_round_trip(photos):
         assert np.abs(result.permute(1, 2, 0).numpy() - expected).max() <= 1 / 255 + 1e-6
 
 
-def test_zoom_blur_matches_scipy_zooms(photos):
+def test_zoom_blur_ic_matches_scipy_zooms(photos):
     from scipy.ndimage import zoom
 
     image = photos[0].permute(1, 2, 0).numpy()
@@ -247,7 +292,7 @@ def test_zoom_blur_matches_scipy_zooms(photos):
         top = (224 - side) // 2
         total += zoom(image[top : top + side, top : top + side], (factor, factor, 1), order=1)[:224, :224]
     expected = np.clip(total / (len(factors) + 1), 0, 1)
-    result = corrupt("zoom_blur", 3, photos[:1])[0].permute(1, 2, 0).numpy()
+    result = corrupt("zoom_blur_ic", 3, photos[:1])[0].permute(1, 2, 0).numpy()
     assert np.abs(result - expected).mean() < 2e-3
 
 

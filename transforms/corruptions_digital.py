@@ -1,26 +1,27 @@
 """ImageNet-C digital corruptions: brightness, contrast, elastic transform, pixelate and JPEG, and
-saturation of the validation set.
+saturation of the validation set, as the `native` protocol runs them: the imagenet-testbed's
+in-memory recipe (transforms/_testbed.py), whose `_in-memory` columns are the lines native runs are
+placed on.
 
 Published parameters and conventions: see transforms/_corruption_kit.py.
 
-Against the released ImageNet-C (hendrycks/robustness `make_imagenet_c.py`, what the published
-numbers measure; the `imagenet-c` protocol follows it through transforms/_release.py), at 224 px:
-
-- elastic_transform differs: ours is imagecorruptions' re-parameterised warp (no affine; gain
-  250 x (0.05 .. 0.12) on U(-0.005 H, 0.005 H) noise smoothed at 0.01 of the side; edges of the
-  smoothing and of the warp mirrored about the edge pixel, scipy's 'reflect' mirrors about the
-  edge). The release first warps by a random affine (its three control points at the centre
-  +- 74 px moved by U(-244 a, 244 a), a = 0.1, 0.2, 0.02, 0.02, 0.02), then displaces by
-  244 x (2, 2, 0.05, 0.07, 0.12) times U(-1, 1) noise smoothed at 244 x (0.7, 0.08, 0.01, 0.01,
-  0.01). On 50 shared photos, mean displacement of a pixel's source, ours against the release's
-  part that is not affine (its affine part): 1.29 / 0.02 (21.5), 1.69 / 6.46 (53.1),
-  2.20 / 1.04 (4.0), 2.60 / 1.46 (3.9), 3.12 / 2.50 (4.1) px; at severity 3 ours is twice as
-  strong locally, and EfficientNet-Lite0 keeps 14 % top-1 on ours against 64 % on the release
-  (benchmarks/README.md, `--release-gap`).
-- pixelate differs: ours upscales with PIL NEAREST (imagecorruptions), the release with PIL BOX.
-- brightness, contrast, saturate, jpeg_compression: the release's recipe.
+- brightness, contrast, saturate: the testbed's HSV and channel-mean arithmetic (written in closed form).
+- elastic_transform: the testbed's: the release's random affine (three control points at the centre
+  +- side // 3 moved by U(-244 a, 244 a) px, OpenCV 4.2's warpAffine, bilinear on its 1/32 px grid,
+  BORDER_REFLECT_101), then U(-1, 1) noise blurred by scipy.signal.gaussian taps of size
+  2 min(int(3 sigma + 0.5), side) - 1 with 'reflect' edges, times alpha, sampled by grid_sample
+  (bilinear, reflection padding, align_corners=False: the field is read half a pixel up and left,
+  as the testbed's normalisation makes it). (alpha, sigma, a) = 244 x (2, 0.7, 0.1), (2, 0.08, 0.2),
+  (0.05, 0.01, 0.02), (0.07, 0.01, 0.02), (0.12, 0.01, 0.02) px at 224 (244: the release's typo,
+  kept), scaled by side / 224 at other sides. imagecorruptions' warp is elastic_transform_ic; the
+  release's (scipy gaussian_filter and map_coordinates) is in transforms/_release.py.
+- pixelate: the testbed's F.interpolate 'area' down to int(side * factor), 'nearest' back up.
+- jpeg_compression: the testbed's: cut to 8 bits by truncation, the RGB array handed to OpenCV as
+  if it were BGR (so libjpeg's luma weights R and B the other way round), encoded and decoded.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 import torch
@@ -28,14 +29,16 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from robustbench_lite import PhotoRNG
-from transforms._common import separable_filter, warp
-from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, pick, scale
-from transforms._corruption_kit import scipy_taps, table_doc, threaded_map
+from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, pick, scale, table_doc, threaded_map
+from transforms._testbed import warp_affine
 
 # Published parameter tables, one entry per severity 1..5.
 BRIGHTNESS_SHIFT = (0.1, 0.2, 0.3, 0.4, 0.5)
 CONTRAST_FACTOR = (0.4, 0.3, 0.2, 0.1, 0.05)
-ELASTIC_ALPHA = (250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12)
+ELASTIC_TESTBED = tuple(  # alpha, sigma, affine wobble, all px at 224; 244 as the release and the testbed have it
+    (244 * a, 244 * s, 244 * f)
+    for a, s, f in ((2, 0.7, 0.1), (2, 0.08, 0.2), (0.05, 0.01, 0.02), (0.07, 0.01, 0.02), (0.12, 0.01, 0.02))
+)
 PIXELATE_FACTOR = (0.6, 0.5, 0.4, 0.3, 0.25)
 JPEG_QUALITY = (25, 18, 15, 10, 7)
 SATURATE_GAIN_SHIFT = ((0.3, 0), (0.1, 0), (2, 0), (5, 0.1), (20, 0.2))
@@ -83,90 +86,84 @@ def saturate(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     return finish(torch.where(chroma > 0, coloured, grey))
 
 
+def signal_gaussian(size: int, sigma: float) -> tuple[float, ...]:
+    """scipy.signal.gaussian(size, sigma) normalised to sum 1 (the testbed's `gaussian_blur_separated`)."""
+    taps = [math.exp(-((i - (size - 1) / 2) ** 2) / (2 * sigma**2)) for i in range(size)]
+    return tuple(t / sum(taps) for t in taps)
+
+
+def elastic_field(noise: Tensor, sigma: float, alpha: float) -> Tensor:
+    """The testbed's smoothed displacement field of U(-1, 1) noise (N, 2, H, W): conv2d along H then
+    W with 'reflect' padding by size // 2, times alpha (float32)."""
+    h, w = noise.shape[-2:]
+    radius = min(int(3 * sigma + 0.5), h, w)
+    size = 2 * radius - 1
+    if size < 3:
+        return noise * alpha
+    taps = torch.tensor(signal_gaussian(size, sigma), dtype=torch.float32, device=noise.device)
+    n = noise.shape[0]
+    flat = F.pad(noise.reshape(n * 2, 1, h, w), [size // 2] * 4, mode="reflect")
+    flat = F.conv2d(F.conv2d(flat, taps.view(1, 1, size, 1)), taps.view(1, 1, 1, size))
+    return flat.reshape(n, 2, h, w) * alpha
+
+
 @corruption(
     "elastic_transform",
-    alpha=(
-        "gain on uniform(-0.005 H, 0.005 H) noise smoothed by a Gaussian of sigma 0.01 of each side "
-        f"(displacements in px at 224, {SCALED_DOC}): {table_doc(ELASTIC_ALPHA)}"
+    alpha_sigma_affine=(
+        f"displacement gain px, its smoothing sigma px, random affine px ({SCALED_DOC}): "
+        f"{table_doc(tuple(tuple(round(v, 2) for v in row) for row in ELASTIC_TESTBED))}"
     ),
+    method="the testbed's: the release's random affine (OpenCV 4.2 warpAffine), then a smooth U(-1, 1) field, grid_sample",
 )
 def elastic_transform(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
-    """Elastic warp: pixels moved along a smooth random displacement field."""
-    alpha = pick(ELASTIC_ALPHA, level)
+    """Elastic warp: a random affine, then pixels moved along a smooth random displacement field."""
+    alpha, sigma, wobble = pick(ELASTIC_TESTBED, level)
+    s = scale(x)
+    if s != 1:
+        alpha, sigma, wobble = alpha * s, sigma * s, wobble * s
     n, _, h, w = x.shape
-    most = 0.005 * h
-    noise = rng.uniform(-most, most, 2, h, w).to(x.device)
-    taps_h, taps_w = scipy_taps(0.01 * h, 3.0), scipy_taps(0.01 * w, 3.0)
-    cols = torch.arange(w, device=x.device, dtype=torch.float32)
-    rows = torch.arange(h, device=x.device, dtype=torch.float32)[:, None]
-
-    def displace(photos: Tensor, noise: Tensor) -> Tensor:
-        field = separable_filter(noise, taps_h, taps_w, "reflect", rows_first=True).mul_(alpha * scale(x))
-        grid_x = (cols + field[:, 0]).mul_(2 / max(w - 1, 1)).sub_(1)
-        grid_y = (rows + field[:, 1]).mul_(2 / max(h - 1, 1)).sub_(1)
-        return warp(photos, torch.stack((grid_x, grid_y), dim=-1), "reflection", align_corners=True)
-
-    return finish(in_chunks(displace, x, noise))
-
-
-def _box_bins(in_size: int, out_size: int, device: torch.device) -> Tensor:
-    """PIL's BOX downscale: the output pixel whose box holds each input pixel's centre."""
-    centres = torch.arange(in_size, device=device, dtype=torch.float64) + 0.5
-    return (torch.ceil(centres * out_size / in_size) - 1).clamp(0, out_size - 1).long()
-
-
-def _box_downscale(x: Tensor, dim: int, out_size: int) -> Tensor:
-    """Mean of the input pixels in each output box along `dim`."""
-    bins = _box_bins(x.shape[dim], out_size, x.device)
-    shape = list(x.shape)
-    shape[dim] = out_size
-    sums = torch.zeros(shape, device=x.device, dtype=x.dtype).index_add_(dim, bins, x)
-    counts = torch.bincount(bins, minlength=out_size).to(x.dtype)
-    view = [1] * x.dim()
-    view[dim] = out_size
-    return sums / counts.view(view)
+    moves = rng.uniform(-wobble, wobble, 3, 2)
+    field = elastic_field(rng.uniform(-1.0, 1.0, 2, h, w).to(x.device), sigma, alpha)
+    warped = warp_affine(x.to(torch.float32), moves)
+    rows = torch.arange(h, device=x.device, dtype=torch.float32)[:, None].expand(h, w)
+    cols = torch.arange(w, device=x.device, dtype=torch.float32)[None, :].expand(h, w)
+    grid = torch.stack((((cols + field[:, 0]) / w - 0.5) * 2, ((rows + field[:, 1]) / h - 0.5) * 2), dim=-1)
+    out = F.grid_sample(warped, grid, mode="bilinear", padding_mode="reflection", align_corners=False)
+    return finish(out)
 
 
 @corruption(
     "pixelate",
-    factor=f"BOX-downscaled to this fraction of the side, NEAREST back: {table_doc(PIXELATE_FACTOR)}",
+    factor=f"'area'-downscaled to int(side * factor), 'nearest' back (torch, the testbed's): {table_doc(PIXELATE_FACTOR)}",
 )
 def pixelate(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
-    """Pixelation: PIL BOX downscale, NEAREST upscale."""
+    """Pixelation: area downscale, nearest upscale."""
     factor = pick(PIXELATE_FACTOR, level)
     h, w = x.shape[-2:]
-    small = _box_downscale(x, -2, max(int(h * factor), 1))
-    small = finish(_box_downscale(small, -1, max(int(w * factor), 1)))
-    return F.interpolate(small, size=(h, w), mode="nearest-exact")
+    small = F.interpolate(x, size=(max(int(h * factor), 1), max(int(w * factor), 1)), mode="area")
+    return finish(F.interpolate(small, size=(h, w), mode="nearest"))
 
 
-def _jpeg_round_trip(photo: np.ndarray, out: np.ndarray, quality: int) -> None:
-    """Write into `out` the (3, H, W) float photo after 8-bit rounding and a JPEG round trip.
-
-    OpenCV's libjpeg gives the reference's Pillow bytes and pixels; with numpy around it, the
-    whole round trip lets other threads run, so photos go through in parallel.
-    """
+def _testbed_jpeg(photo: np.ndarray, out: np.ndarray, quality: int) -> None:
+    """Write into `out` the testbed's JPEG round trip of one (H, W, 3) uint8 RGB photo, handed to
+    OpenCV as it is (as BGR), as float32 (3, H, W) / 255."""
     import cv2  # OpenCV comes with albumentations; imported here to keep the family light to load
 
-    bgr = np.multiply(photo[::-1].transpose(1, 2, 0), 255, dtype=np.float32)
-    np.clip(bgr + 0.5, 0, 255, out=bgr)
-    _, encoded = cv2.imencode(".jpg", bgr.astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, quality])
-    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)  # BGR
-    np.multiply(decoded[..., ::-1].transpose(2, 0, 1), np.float32(1 / 255), out=out)
+    _, encoded = cv2.imencode(".jpg", photo, [int(cv2.IMWRITE_JPEG_QUALITY), quality])
+    decoded = cv2.imdecode(encoded, cv2.IMREAD_COLOR)
+    np.divide(decoded.transpose(2, 0, 1), np.float32(255), out=out, dtype=np.float32)
 
 
 @corruption(
     "jpeg_compression",
     quality=f"JPEG quality: {table_doc(JPEG_QUALITY)}",
-    device=(
-        "the codec runs on the CPU (libjpeg via OpenCV, byte-identical to the reference's Pillow "
-        "round trip): the batch leaves the device and comes back"
-    ),
+    method="the testbed's: truncated to 8 bits, the RGB array encoded by OpenCV as if it were BGR, decoded",
+    device="the codec runs on the CPU (libjpeg via OpenCV): the batch leaves the device and comes back",
 )
 def jpeg_compression(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """JPEG artefacts: a real encode/decode round trip of every photo at a low quality."""
     quality = pick(JPEG_QUALITY, level)
-    photos = x.detach().cpu().numpy()
-    out = np.empty(photos.shape, np.float32)
-    threaded_map(lambda photo, result: _jpeg_round_trip(photo, result, quality), photos, out)
+    photos = (x.to(torch.float32) * 255).to(torch.uint8).permute(0, 2, 3, 1).contiguous().cpu().numpy()
+    out = np.empty((len(photos), 3, *photos.shape[1:3]), np.float32)
+    threaded_map(lambda photo, result: _testbed_jpeg(photo, result, quality), photos, out)
     return torch.from_numpy(out).to(x.device)

@@ -1,21 +1,33 @@
 """ImageNet-C weather corruptions: snow, frost and fog, and spatter (water or mud drops on the lens)
-of the validation set.
+of the validation set, as the `native` protocol runs them: the imagenet-testbed's in-memory recipe
+(transforms/_testbed.py), whose `_in-memory` columns are the lines native runs are placed on.
 
-Published parameters and conventions: see transforms/_corruption_kit.py.
+Published parameters and conventions: see transforms/_corruption_kit.py; pixel sizes scale with
+side / 224, so at 224 px each is the testbed's to the bit (given the same random draws).
 
-Against the released ImageNet-C (hendrycks/robustness `make_imagenet_c.py`, what the published
-numbers measure; the `imagenet-c` protocol follows it through transforms/_release.py), at 224 px:
-
-- snow differs: the release streaks the flakes with ImageMagick's MotionBlurImage, ours with
-  imagecorruptions' line kernel; against imagecorruptions ours also cuts the zoomed flake layer
-  to size before streaking (the reference after), so streaks differ within a streak length of
-  the edges, and leaves out its 8-bit rounding of the flake layer.
-- frost differs: ours is procedural; the release blends a random crop of one of five frost photos.
-- fog, spatter: the release's recipe (spatter's drop shading is OpenCV's, as the release's).
+- snow: the testbed's: a Gaussian flake layer zoomed by its clipped_zoom, thresholded, streaked by
+  its ImageMagick-like line kernel at an angle drawn uniform in [-135, -45) and used as radians
+  (as the testbed passes it), edges replicated; the photo whitened towards 1.5 luma + 0.5; the
+  layer and its half-turn added. imagecorruptions' snow is snow_ic.
+- frost: one of the six frost photos ImageNet-C ships (transforms/frost/, tools/build_frost.py),
+  chosen uniformly, a random side x side window of it (the testbed's python randint: every start
+  from 0 to the photo's size minus the side), photo weight x + frost weight x frost. As the
+  testbed's code does, each frost photo is first cv2.resize'd (bicubic) to a size whose height
+  and width are swapped (OpenCV reads dsize as (width, height)): transposed in shape and
+  stretched, at 224 px too. Other sides: that resize is by side / 224, so the texture keeps its
+  size relative to the photo.
+- fog: the diamond-square plasma of the release and the testbed (256 px map at 224 px).
+- spatter: the testbed's: Gaussian liquid layer blurred by its truncated kernel ('reflect'
+  edges); water: the 8-bit layer's OpenCV Canny outlines, capped distance, box blur, equalised,
+  then (in float, negatives cut) embossed and box-blurred; mud: drops blurred and cut below 0.8.
+  imagecorruptions' (the release's) spatter is spatter_ic.
 """
 from __future__ import annotations
 
+import json
 import math
+from functools import lru_cache
+from importlib import resources
 
 import numpy as np
 import torch
@@ -24,8 +36,9 @@ from torch import Tensor
 
 from robustbench_lite import PhotoRNG
 from transforms._common import luma
-from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, line_blur, motion_kernel
-from transforms._corruption_kit import pick, scale, skimage_gaussian, table_doc, threaded_map, zoom_to
+from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, pick, scale
+from transforms._corruption_kit import table_doc, threaded_map
+from transforms._testbed import clipped_zoom, line_blur, line_taps, scaled_taps, testbed_blur
 
 # Published parameter tables, one entry per severity 1..5.
 SNOW_PARAMS = (  # loc, scale, zoom, threshold, blur radius, blur sigma, photo weight
@@ -48,16 +61,7 @@ SPATTER_WATER = (175 / 255, 238 / 255, 238 / 255)  # pale turquoise, RGB
 SPATTER_MUD = (63 / 255, 42 / 255, 20 / 255)  # brown, RGB
 SPATTER_EMBOSS = ((-2, -1, 0), (-1, 1, 1), (0, 1, 2))
 SPATTER_DISTANCE_CAP = 20  # px at 224: distance to the drops' outlines is capped here
-
-# Procedural frost (the reference blends one of five frost photos; see `frost`).
-FROST_TINT = (0.82, 0.94, 1.0)
-FROST_NEEDLES_PER_PX = 0.025  # needles per px at 224
-FROST_NEEDLE_LENGTH = 24  # longest needle, px at 224
-FROST_NEEDLE_TWIST = 0.35  # radians of random deviation from the local flow
-FROST_NEEDLE_SOFTNESS = 1.2  # blur sigma px at 224
-FROST_FLOW_DECAY, FROST_FLOW_TURNS = 2.0, 2.0  # the smooth field that orients the needles
-FROST_CLOUD_DECAY = 2.0
-FROST_BASE, FROST_CLOUD_GAIN, FROST_NEEDLE_GAIN = 0.42, 0.35, 0.5
+FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 
 
 def _plasma_fractal(rng: PhotoRNG, mapsize: int, decay: float) -> Tensor:
@@ -112,78 +116,82 @@ def _plasma_like(x: Tensor, rng: PhotoRNG, decay: float, detail: float = 1.0) ->
         "flake noise mean, std, zoom (flake size px), threshold, streak radius px, streak sigma px, "
         f"photo weight ({SCALED_DOC}): {table_doc(SNOW_PARAMS)}"
     ),
-    angle="streak angle uniform in [-135, -45) degrees per photo from rng",
-    method=(
-        "flakes streaked by the motion-blur line kernel, as imagecorruptions does in numpy "
-        "(the original ImageNet-C code used ImageMagick's motion blur); the reference's rounding "
-        "of the flake layer to 8 bits is left out (it would make results hinge on FFT round-off)"
-    ),
+    angle="uniform in [-135, -45) per photo from rng, used as radians by the line kernel (the testbed's)",
+    method="the testbed's: clipped_zoom of the flake noise, its ImageMagick-like line kernel, replicated edges",
 )
 def snow(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Falling snow: streaked bright flakes over a whitened photo."""
     loc, spread, zoom, threshold, radius, sigma, weight = pick(SNOW_PARAMS, level)
     s = scale(x)
+    if s != 1:
+        zoom, radius, sigma = zoom * s, max(int(round(radius * s)), 1), sigma * s
+    noise = rng.randn(1, *x.shape[-2:]).to(x.device).mul_(spread).add_(loc)
+    kernels = [line_taps(radius, float(a), float(sigma)) for a in rng.uniform(-135.0, -45.0).reshape(-1).tolist()]
+
+    def fall(photos: Tensor, noise: Tensor, which: Tensor) -> Tensor:
+        flakes = clipped_zoom(noise, zoom)
+        flakes = line_blur(flakes.masked_fill_(flakes < threshold, 0.0), [kernels[int(i)] for i in which])
+        whitened = torch.maximum(photos, luma(photos).mul_(1.5).add_(0.5))
+        return (photos * weight + whitened * (1 - weight)).add_(flakes).add_(flakes.flip(-2, -1))
+
+    return finish(in_chunks(fall, x, noise, torch.arange(len(x), device=x.device)))
+
+
+@lru_cache(maxsize=None)
+def frost_photo(index: int) -> Tensor:
+    """Frost photo `index` (0..5, frost1..frost6) as float32 (3, H, W) in [0, 1], k / 255 as ToTensor gives it."""
+    folder = resources.files("transforms") / "frost"
+    stored = json.loads((folder / "frost.json").read_text("utf-8"))["photos"][FROST_FILES[index]]["file"]
+    from PIL import Image
+
+    with Image.open(folder / stored) as image:
+        pixels = np.asarray(image.convert("RGB"))
+    return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(255)
+
+
+@lru_cache(maxsize=64)
+def frost_at(index: int, height: int, width: int, s: float) -> Tensor:
+    """Frost photo `index` as the testbed's `get_frost_file` prepares it: cv2.resize (bicubic, 8 bits)
+    to dsize (ceil(rows f), ceil(cols f)), which OpenCV reads as (width, height), so the photo comes
+    out transposed in shape and stretched (at 224 px too: f = 1 there); f = max(s, what makes it
+    cover height x width), s = side / 224."""
+    import cv2
+
+    photo = frost_photo(index)
+    rows, cols = photo.shape[1:]
+    factor = max(s, height / cols, width / rows)
+    pixels = (photo.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    resized = cv2.resize(pixels, (math.ceil(rows * factor), math.ceil(cols * factor)), interpolation=cv2.INTER_CUBIC)
+    return torch.from_numpy(resized).permute(2, 0, 1).float().div(255)
+
+
+def frost_windows(x: Tensor, choices: Tensor, s: float, photos: int) -> Tensor:
+    """Per photo a window of the size of x out of frost photo floor(u0 photos) at a start drawn from
+    u1, u2 (every start equally likely); choices (N, 3) uniform [0, 1)."""
     h, w = x.shape[-2:]
-    noise = loc + spread * rng.randn(1, math.ceil(h / (zoom * s)), math.ceil(w / (zoom * s))).to(x.device)
-    angles = rng.uniform(-135.0, -45.0)
-    taps = motion_kernel(radius * s, sigma * s)
-
-    def fall(photos: Tensor, noise: Tensor, angles: Tensor) -> Tensor:
-        flakes = zoom_to(noise, zoom * s, h, w)  # the reference's clipped zoom of the noise
-        flakes = line_blur(flakes.masked_fill_(flakes < threshold, 0.0).clamp_(max=1.0), taps, angles)
-        whitened = torch.maximum(photos, luma(photos).mul_(1.5).add_(0.5))  # OpenCV's RGB2GRAY luma
-        return whitened.mul_(1 - weight).add_(photos, alpha=weight).add_(flakes + flakes.flip(-2, -1))
-
-    return finish(in_chunks(fall, x, noise, angles))
-
-
-def _frost_needles(x: Tensor, rng: PhotoRNG, flow: Tensor) -> Tensor:
-    """(N, 1, H, W) ice needles: short bright segments of random place, length and glow, their
-    angles following the smooth field `flow` (N, 1, H, W) so that neighbours grow alike."""
-    n, _, h, w = x.shape
-    s = scale(x)
-    count = max(int(FROST_NEEDLES_PER_PX * h * w / s**2), 1)
-    longest = max(int(round(FROST_NEEDLE_LENGTH * s)), 2)
-    start, twist, length, glow = rng.rand(4, count).to(x.device).unbind(1)
-    start = (start * (h * w)).long().clamp_(max=h * w - 1)
-    angle = flow.reshape(n, h * w).gather(1, start) * (FROST_FLOW_TURNS * 2 * math.pi)
-    angle += (2 * twist - 1) * FROST_NEEDLE_TWIST
-    steps = torch.arange(longest, device=x.device, dtype=torch.float32)
-    ys = (start // w)[..., None] + (steps * torch.sin(angle)[..., None]).round_().long()
-    xs = (start % w)[..., None] + (steps * torch.cos(angle)[..., None]).round_().long()
-    where = ys.remainder_(h).mul_(w).add_(xs.remainder_(w))  # needles wrap round the edges
-    shown = steps < ((0.3 + 0.7 * length) * longest)[..., None]
-    values = (0.4 + 0.6 * glow)[..., None] * shown
-    needles = torch.zeros(n, h * w, device=x.device)
-    needles.scatter_add_(1, where.reshape(n, -1), values.reshape(n, -1))
-    return needles.view(n, 1, h, w).clamp_(max=1.0)
-
-
-def _frost_texture(x: Tensor, rng: PhotoRNG) -> Tensor:
-    """Procedural ice: soft bright needles over cloudy plasma, tinted blue-white."""
-    s = scale(x)
-    clouds = _plasma_like(x, rng, FROST_CLOUD_DECAY, detail=0.5)
-    flow = _plasma_like(x, rng, FROST_FLOW_DECAY, detail=0.125)
-    needles = skimage_gaussian(_frost_needles(x, rng, flow), FROST_NEEDLE_SOFTNESS * s, truncate=2.0)
-    value = FROST_BASE + FROST_CLOUD_GAIN * clouds + FROST_NEEDLE_GAIN * needles
-    tint = torch.tensor(FROST_TINT, device=x.device).view(1, 3, 1, 1)
-    return (value * tint).clamp(0.0, 1.0)
+    windows = []
+    for u in choices.tolist():
+        layer = frost_at(min(int(u[0] * photos), photos - 1), h, w, s)
+        top = min(int(u[1] * (layer.shape[1] - h + 1)), layer.shape[1] - h)
+        left = min(int(u[2] * (layer.shape[2] - w + 1)), layer.shape[2] - w)
+        windows.append(layer[:, top : top + h, left : left + w])
+    return torch.stack(windows).to(x.device)
 
 
 @corruption(
     "frost",
     weights=f"photo weight, frost weight: {table_doc(FROST_WEIGHTS)}",
     method=(
-        "procedural frost: soft needles oriented by a smooth random field over plasma clouds, tinted "
-        "blue-white; mean colour, mean SSIM and EfficientNet-Lite0 top-1 matched to the reference's "
-        "on 50 shared photos. The reference blends a crop of one of five frost photos, which are "
-        "not part of this package"
+        "the testbed's: one of ImageNet-C's six frost photos (package data, transforms/frost/), a random "
+        "window of it (after the testbed's cv2.resize to swapped height and width) added with the frost weight; "
+        "other sides: that resize is by side / 224"
     ),
 )
 def frost(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
-    """Frost on the lens: the photo dimmed and a frost layer added."""
+    """Frost on the lens: the photo dimmed and a frost photo added."""
     photo_weight, frost_weight = pick(FROST_WEIGHTS, level)
-    return finish(_frost_texture(x, rng).mul_(frost_weight).add_(x, alpha=photo_weight))
+    layer = frost_windows(x, rng.rand(3), scale(x), len(FROST_FILES))
+    return finish(x * photo_weight + layer * frost_weight)
 
 
 @corruption(
@@ -201,17 +209,14 @@ def fog(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     return finish(fogged * peak / (peak + strength))
 
 
-def _water_shading(layer: np.ndarray, s: float) -> np.ndarray:
-    """The reference's shading of one photo's 8-bit liquid layer (H, W): OpenCV's Canny outlines
-    of the drops, the distance to them capped at SPATTER_DISTANCE_CAP px, box-blurred, cut to 8
-    bits, histogram-equalised, embossed and box-blurred again (float32, H x W)."""
+def _equalised_distance(layer: np.ndarray, cap: float) -> np.ndarray:
+    """The testbed's OpenCV part of the water shading for one 8-bit liquid layer (H, W): distance to
+    the drops' Canny outlines, capped, box-blurred, cut to 8 bits, histogram-equalised."""
     import cv2  # OpenCV comes with albumentations; imported here to keep the family light to load
 
     distance = cv2.distanceTransform(255 - cv2.Canny(layer, 50, 150), cv2.DIST_L2, 5)
-    _, distance = cv2.threshold(distance, SPATTER_DISTANCE_CAP * s, SPATTER_DISTANCE_CAP * s, cv2.THRESH_TRUNC)
-    shading = cv2.equalizeHist(cv2.blur(distance, (3, 3)).astype(np.uint8))
-    shading = cv2.filter2D(shading, cv2.CV_8U, np.array(SPATTER_EMBOSS, np.float32))
-    return cv2.blur(shading, (3, 3)).astype(np.float32)
+    distance[distance > cap] = cap
+    return cv2.equalizeHist(cv2.blur(distance, (3, 3)).astype(np.uint8)).astype(np.float32)
 
 
 @corruption(
@@ -222,28 +227,32 @@ def _water_shading(layer: np.ndarray, s: float) -> np.ndarray:
         f"sigma px (4-5), mud ({SCALED_DOC}): {table_doc(SPATTER_PARAMS)}"
     ),
     method=(
-        "a blurred Gaussian noise layer thresholded into drops; water (severities 1-3): the 8-bit "
-        "layer times its OpenCV shading (Canny outlines, capped distance, equalised, embossed), "
-        "normalised to its maximum, adds pale turquoise; mud (4-5): drops blurred and cut below 0.8 "
-        "cover the photo in brown. A photo without any drop stays as it is (the reference gives NaN)"
+        "the testbed's: a Gaussian noise layer blurred by its truncated kernel, thresholded into drops; water "
+        "(1-3): the 8-bit layer's OpenCV shading (Canny outlines, capped distance, equalised), embossed and "
+        "box-blurred in float, times the layer, normalised to its maximum, adds pale turquoise; mud (4-5): "
+        "drops blurred and cut below 0.8 cover the photo in brown. A photo without any drop stays as it is"
     ),
-    device="the water shading runs per photo on the CPU (OpenCV); noise, blurs and blending on the device",
+    device="the water shading's OpenCV part runs per photo on the CPU; the rest on the device",
 )
 def spatter(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     """Spatter: water or mud drops on the lens."""
     loc, spread, sigma, threshold, gain_or_sigma, mud = pick(SPATTER_PARAMS, level)
     s = scale(x)
-    liquid = rng.randn(1, *x.shape[-2:]).to(x.device, torch.float64).mul_(spread).add_(loc)
-    liquid = skimage_gaussian(liquid, sigma * s)
+    liquid = rng.randn(1, *x.shape[-2:]).to(x.device).mul_(spread).add_(loc)
+    liquid = testbed_blur(liquid, scaled_taps(4 * sigma - 1, sigma, s))
     liquid.masked_fill_(liquid < threshold, 0.0)
     if mud:
-        cover = skimage_gaussian((liquid > threshold).to(torch.float32), gain_or_sigma * s)
+        cover = testbed_blur((liquid > threshold).float(), scaled_taps(math.ceil(gain_or_sigma * 4 - 1), gain_or_sigma, s))
         cover.masked_fill_(cover < 0.8, 0.0)
         colour = torch.tensor(SPATTER_MUD, device=x.device).view(1, 3, 1, 1)
         return finish(x * (1 - cover) + colour * cover)
-    layer = liquid.mul_(255).clamp_(0, 255).to(torch.uint8)  # the reference's cut to 8 bits
-    shading = threaded_map(lambda photo: _water_shading(photo, s), list(layer[:, 0].cpu().numpy()))
-    water = layer.to(torch.float32) * torch.from_numpy(np.stack(shading)).to(x.device)[:, None]
+    layers = list((liquid * 255).clamp_(0, 255).to(torch.uint8)[:, 0].cpu().numpy())  # torch's .byte(): truncation
+    distance = threaded_map(lambda layer: _equalised_distance(layer, SPATTER_DISTANCE_CAP * s), layers)
+    distance = torch.from_numpy(np.stack(distance)).to(x.device)[:, None]
+    emboss = torch.tensor(SPATTER_EMBOSS, dtype=torch.float32, device=x.device).view(1, 1, 3, 3)
+    shading = F.conv2d(F.pad(distance, (1, 1, 1, 1), mode="reflect"), emboss).clamp_(min=0)
+    shading = F.conv2d(F.pad(shading, (1, 1, 1, 1), mode="reflect"), torch.full_like(emboss, 1 / 9))
+    water = liquid * shading
     water = water / water.amax(dim=(2, 3), keepdim=True).clamp_min(1e-12) * gain_or_sigma
     colour = torch.tensor(SPATTER_WATER, device=x.device).view(1, 3, 1, 1)
     return finish(x + water * colour)

@@ -9,7 +9,8 @@ Units, as written to summary.csv and family_summary.csv:
 - auroc: a fraction in [0, 1] (NaN when a condition's answers are all right or all wrong);
 - ce, relative_ce, mce, relative_mce: percent of the baseline model's error (100 = as bad as it);
 - ce_alexnet, mce_alexnet, relative_mce_alexnet: the same against AlexNet's published ImageNet-C
-  errors (mCE as papers publish it; only with all 5 severities of the 15 corruptions).
+  errors (mCE as papers publish it; only under --corruption-protocol imagenet-c, with all 5 severities
+  of the 15 corruptions).
 
 Every grouped metric takes integer group codes and uses `np.bincount`, so one pass covers all
 (model, condition) groups; without `groups` it returns a single number.
@@ -259,7 +260,7 @@ def corruption_errors(summary: pd.DataFrame, baseline: str | pd.DataFrame | None
     return sums.reset_index()[cols]
 
 
-def family_summary(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+def family_summary(summary: pd.DataFrame, baseline: str | None = None, protocol: str = "imagenet-c") -> pd.DataFrame:
     """Per (model, family): metrics averaged over the family's conditions (every level weighs the same),
     plus mCE / relative mCE = the mean over the family's transforms of their CE / relative CE."""
     shifted = shifted_rows(summary)
@@ -269,17 +270,27 @@ def family_summary(summary: pd.DataFrame, baseline: str | None = None) -> pd.Dat
     out.insert(0, "n_transforms", grouped["transform"].nunique())
     ce = corruption_errors(summary, baseline).groupby(["model", "family"], sort=False)[["ce", "relative_ce"]].mean()
     out = out.join(ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"}))
-    out = out.join(alexnet_mce(summary).set_index(["model", "family"])[["mce_alexnet", "relative_mce_alexnet"]])
+    out = out.join(alexnet_mce(summary, protocol).set_index(["model", "family"])[["mce_alexnet", "relative_mce_alexnet"]])
     return out.reset_index()
 
 
-def alexnet_mce(summary: pd.DataFrame) -> pd.DataFrame:
+MCE_PROTOCOL_WHY = ("AlexNet's published errors were measured on the released ImageNet-C JPEGs, so they normalise "
+                    "only a --corruption-protocol imagenet-c run")
+
+
+def alexnet_mce(summary: pd.DataFrame, protocol: str = "imagenet-c") -> pd.DataFrame:
     """mCE and relative mCE as published (Hendrycks & Dietterich 2019), per model, in percent.
 
     CE_c = sum over severities of the model's error / the same sum for AlexNet (the bundled table);
     mCE = the mean over the benchmark's 15 corruptions; relative uses errors minus clean errors.
-    Given only when all 5 severities of all 15 ran; `missing` says what is lacking otherwise.
+    Given only under the `imagenet-c` corruption protocol (AlexNet's errors are the released JPEGs')
+    and when all 5 severities of all 15 ran; `missing` says what is lacking otherwise.
     """
+    if protocol != "imagenet-c":
+        return pd.DataFrame([{"model": m, "family": "corruptions", "mce_alexnet": np.nan, "relative_mce_alexnet": np.nan,
+                              "missing": f"--corruption-protocol {protocol}: {MCE_PROTOCOL_WHY}"}
+                             for m in dict.fromkeys(summary["model"])],
+                            columns=["model", "family", "mce_alexnet", "relative_mce_alexnet", "missing"])
     ce = corruption_errors(summary, alexnet_top1()).set_index(["model", "transform"])
     ran = summary.groupby(["model", "transform"])["severity"].apply(set)
     rows = []
@@ -295,7 +306,7 @@ def alexnet_mce(summary: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["model", "family", "mce_alexnet", "relative_mce_alexnet", "missing"])
 
 
-def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.DataFrame:
+def model_ranking(summary: pd.DataFrame, baseline: str | None = None, protocol: str = "imagenet-c") -> pd.DataFrame:
     """Models ranked by mean transformed top-1 over all non-clean conditions (equal weight each)."""
     shifted = shifted_rows(summary)
     clean = summary.loc[summary["transform"] == "clean"].set_index("model")["top1"].rename("clean_top1")
@@ -303,7 +314,7 @@ def model_ranking(summary: pd.DataFrame, baseline: str | None = None) -> pd.Data
     means = means.rename(columns={"top1": "mean_top1", "drop": "mean_drop",
                                   "consistency": "mean_consistency", "ece": "mean_ece"})
     ce = corruption_errors(summary, baseline).groupby("model")[["ce", "relative_ce"]].mean()
-    published = alexnet_mce(summary).set_index("model")[["mce_alexnet", "relative_mce_alexnet"]]
+    published = alexnet_mce(summary, protocol).set_index("model")[["mce_alexnet", "relative_mce_alexnet"]]
     out = pd.concat([clean, means, ce.rename(columns={"ce": "mce", "relative_ce": "relative_mce"}), published], axis=1)
     out.index.name = "model"
     out = out.reset_index().sort_values("mean_top1", ascending=False, na_position="last", kind="stable")

@@ -23,6 +23,7 @@ from .fit import DEFAULT_BOOTSTRAP, LineFit, TableFit
 from .humans import benchmark_scores, humans_table
 from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
+from .recipes import recipe
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
 from .shifts import published_fit, run_shifts, shift_correlation, shift_lines, shift_table
@@ -147,7 +148,7 @@ class Analysis:
 
 
 PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_column", "n", "slope", "intercept",
-                     "scale", "indicative", "note", "placement"]
+                     "scale", "indicative", "note", "placement", "recipe"]
 
 
 def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
@@ -165,12 +166,15 @@ def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str
             continue
         ref = reference_line(key, line_scale, protocol)
         label = f"{ref.population}:{ref.column}"
-        lines[key] = (label, published_fit(ref))
+        parity = recipe(key, protocol)  # a recipe other than the line's: listed, not placed (no effective robustness)
+        if parity == "release":
+            lines[key] = (label, published_fit(ref))
         rows.append({"condition": key, "reference": label, "population": ref.population, "column": ref.column,
                      "clean_column": ref.clean_column, "n": ref.n, "slope": ref.slope, "intercept": ref.intercept,
                      "scale": ref.scale, "indicative": ref.indicative or placement != "val", "note": ref.note,
-                     "placement": placement})
-    return lines, pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+                     "placement": placement, "recipe": parity})
+    table = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
+    return lines, table.assign(recipe=table["recipe"].fillna("release"))  # natural shifts: the published photos
 
 
 def _tie_reference(data: RunData, reference: TableFit | None, condition: str, lines: dict, published: pd.DataFrame,
@@ -187,7 +191,7 @@ def _tie_reference(data: RunData, reference: TableFit | None, condition: str, li
     row = {"condition": condition, "reference": label, "population": "table", "column": reference.y,
            "clean_column": reference.x, "n": reference.line.n, "slope": reference.line.slope,
            "intercept": reference.line.intercept, "scale": reference.line.scale, "indicative": placement != "val",
-           "note": f"user table ({reference.x} vs {reference.y})", "placement": placement}
+           "note": f"user table ({reference.x} vs {reference.y})", "placement": placement, "recipe": "user table (not checked)"}
     published = pd.concat([published.loc[published["condition"] != condition], pd.DataFrame([row])], ignore_index=True)
     return {**lines, condition: (label, reference.line)}, published
 
@@ -204,8 +208,9 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
         raise UserError(f"baseline model {baseline!r} is not in the run; models: {', '.join(data.models)}")
     clock, seconds = time.perf_counter(), {}
     summary = run_summary(data, baseline)
-    family = family_summary(summary, baseline)
-    ranking = model_ranking(summary, baseline)
+    protocol = data.config("corruption_protocol") or "native"
+    family = family_summary(summary, baseline, protocol)
+    ranking = model_ranking(summary, baseline, protocol)
     seconds["metrics"] = time.perf_counter() - clock
     clock = time.perf_counter()
     pairwise = pairwise_mcnemar(data.records, data.models, data.conditions)

@@ -45,12 +45,16 @@ def humans_text(result: Analysis) -> list[str]:
 
 def mce_text(result: Analysis) -> list[str]:
     """mCE as papers publish it (AlexNet-normalised), or why the run reports none."""
-    from ..analysis.metrics import alexnet_mce
+    from ..analysis.metrics import MCE_PROTOCOL_WHY, alexnet_mce
 
     corruptions = result.summary.loc[result.summary["family"] == "corruptions"]
     if corruptions.empty:
         return []
-    table = alexnet_mce(result.summary)
+    protocol = result.data.config("corruption_protocol") or "native"
+    if protocol != "imagenet-c":
+        return [f"mce_alexnet and relative_mce_alexnet are empty: this run's corruption protocol is {protocol}, and "
+                f"{MCE_PROTOCOL_WHY}; mce and relative_mce (against the baseline model) are given for every protocol."]
+    table = alexnet_mce(result.summary, protocol)
     reported = table.dropna(subset=["mce_alexnet"])
     text = ["mce_alexnet / relative_mce_alexnet: mCE as published (Hendrycks & Dietterich 2019): each corruption's "
             "errors summed over its 5 severities over AlexNet's (the published table, bundled), averaged over the 15 "
@@ -61,6 +65,9 @@ def mce_text(result: Analysis) -> list[str]:
         who = "any model" if len(reported) == 0 else f"{len(table) - len(reported)} of {len(table)} models"
         text.append(f"No AlexNet-normalised mCE for {who}: mCE needs all 5 severities of all 15 corruptions"
                     + (f"; missing {missing[0]}." if same else "; what each model misses is in the ranking's CSVs."))
+    if len(reported) and result.placement[0] != "val":
+        text.append("mce_alexnet: " + "; ".join(f"{m} {v:.1f}" for m, v in zip(reported["model"], reported["mce_alexnet"]))
+                    + " (indicative: the run's photos are not ImageNet val, on which AlexNet's errors were measured).")
     return text
 
 
@@ -76,6 +83,10 @@ def published_text(result: Analysis) -> list[str]:
     if not mapped:
         return [missing or ("Natural shifts only: see Natural shifts." if result.shift_names else
                             "No condition of this run has a published counterpart.")]
+    from ..analysis.recipes import recipes_text
+
+    protocol = result.data.config("corruption_protocol") or "native"
+    parity = dict(zip(result.published["condition"], result.published.get("recipe", ["release"] * len(result.published))))
     text = [f"{len(mapped)} synthetic condition(s) of this run have a published counterpart in the imagenet-testbed "
             "population (Taori et al. 2020; 338 models, bundled). Each line is the testbed's: OLS on "
             f"{result.published['scale'].iloc[0]} axes over its STANDARD models with clean top-1 >= 55 %. Effective "
@@ -84,6 +95,7 @@ def published_text(result: Analysis) -> list[str]:
             f"Placement: {placement}: {why}." + (" Read the positions against the lines as indicative: a steep line "
                                                  "turns a few points of clean accuracy into many points of "
                                                  "prediction." if placement != "val" else "")]
+    text.append(recipes_text(protocol, {c: r for c, r in parity.items() if c in mapped}))
     columns = " ".join(result.published["column"].astype(str))
     if "_on-disk" in columns:
         text.append("ImageNet-C lines marked _on-disk are the testbed's scores on the released JPEGs, which it passed "

@@ -22,6 +22,8 @@ def published_panels(result: Analysis) -> pd.DataFrame:
     natural shifts have their own figure (shift_panels)."""
     table = result.published
     table = table.loc[~table["condition"].isin(result.shift_names)] if len(table) else table
+    if "recipe" in table:  # a condition whose recipe is not its line's is not placed on it
+        table = table.loc[table["recipe"].eq("release") | table["population"].eq("table")]
     if len(table) > MAX_PUBLISHED_PANELS:
         transform = [parse_condition_key(key)[0] for key in table["condition"]]  # clean@r-classes is one name
         groups = table.groupby(transform, sort=False).indices.values()
