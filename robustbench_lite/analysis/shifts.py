@@ -14,8 +14,8 @@ import pandas as pd
 from scipy import stats
 
 from .fit import LineFit, TwoPieceLine
-from .references import (IMAGENET_A_SPLIT, ReferenceLine, imagenet_a_lines, is_natural_shift, reference_line,
-                         testbed_shift)
+from .references import (IMAGENET_A_SPLIT, POPULATION, ReferenceLine, imagenet_a_lines, is_natural_shift,
+                         reference_line, shift_population, testbed_shift)
 from .run_fit import IDENTIFIED_MODELS
 
 SHIFT_COLUMNS = ["model", "shift", "counterpart", "counterpart_top1", "top1", "drop", "effective_robustness",
@@ -41,19 +41,23 @@ def _row(key: str, label: str, ref: ReferenceLine, placement: str) -> dict:
             "placement": placement}
 
 
-def shift_lines(shifts: Iterable[str], scale: str, placement: str) -> tuple[dict, list[dict]]:
-    """The published line of each shift ({key: (reference, line)}) and its references.csv rows (ImageNet-A: two)."""
+def shift_lines(shifts: Iterable[str], scale: str, placement: str,
+                population: str = POPULATION) -> tuple[dict, list[dict]]:
+    """The published line of each shift ({key: (reference, line)}) and its references.csv rows (ImageNet-A: two).
+
+    Each shift is read on `population`'s line where it has one, else the testbed's (`shift_population`)."""
     lines, rows = {}, []
     for key in shifts:
         name = testbed_shift(key)
-        if name == "imagenet-a":
+        chosen = shift_population(name, population) if name is not None else POPULATION
+        if name == "imagenet-a" and chosen == POPULATION:
             below, above = imagenet_a_lines(scale)
             label = f"{below.population}:{below.column}"
             lines[key] = (label, TwoPieceLine(IMAGENET_A_SPLIT / 100, _line_fit(below), _line_fit(above)))
             rows += [_row(key, f"{label} ({part} {IMAGENET_A_SPLIT:g} %)", ref, placement)
                      for part, ref in (("below", below), ("above", above))]
         elif name is not None:
-            ref = reference_line(name, scale)
+            ref = reference_line(name, scale, population=chosen)
             label = f"{ref.population}:{ref.column}"
             lines[key] = (label, _line_fit(ref))
             rows.append(_row(key, label, ref, placement))

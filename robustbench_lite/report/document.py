@@ -24,23 +24,24 @@ from ..conditions.keys import condition_table
 from ..errors import UserError
 from .figures import make_plots
 from .findings import correlation_text, headline, humans_text, mce_text, published_text, shifts_text
+from .published_models import population_caption, population_text, published_models_section, published_warnings
 
 
 def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_csv: Path | str | None = None,
                  *, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
                  seed: int | None = None, reference_x: str = "clean_top1", reference_y: str = "shifted_top1",
                  reference_where: str | None = None, manifests: Sequence[dict] | None = None,
-                 reference_condition: str | None = None) -> dict[str, Path]:
+                 reference_condition: str | None = None, population: str | None = None) -> dict[str, Path]:
     """Recompute every table from the runs' records and write CSVs, plots, report.html and report.md.
 
-    Returns {name: path} of everything written.
+    `population` (testbed, timm, timm-in1k) overrides the run's. Returns {name: path} of everything written.
     """
     check_report_out(run_dirs, out_dir)
     reference = None
     if reference_csv is not None:
         reference = fit_table(reference_csv, reference_x, reference_y, scale, reference_where)
     result = analyse(load_runs(run_dirs, manifests), baseline, scale, n_boot, seed, reference,
-                     reference_condition=reference_condition)
+                     reference_condition=reference_condition, population=population)
     return render_report(result, out_dir)
 
 
@@ -235,8 +236,8 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
         "photos b + c < 25, else chi-square with continuity correction.",
     ])
     files = Section("Files", [f"{name}.csv" for name in
-                              ("summary", "family_summary", "pairwise", "fit", "effective_robustness")])
-    top = Section("Headline", headline(result))
+                              ("summary", "family_summary", "pairwise", "fit", "effective_robustness", "published")])
+    top = Section("Headline", published_warnings(result) + headline(result))
     humans = Section("Humans beside the models", humans_text(result))
     if "psychometric" in plots:
         humans.plots.append(("psychometric", "16-class accuracy against each model-vs-human condition: humans "
@@ -247,19 +248,21 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     if len(result.shifts):
         files.paragraphs += ["shifts.csv", "shift_correlation.csv"]
     stimuli = _stimuli_section(result)
-    return [top, run, ranking, published, *([shifts] if shifts.paragraphs else []),
+    return [top, run, ranking, published, Section(*published_models_section(result)),
+            *([shifts] if shifts.paragraphs else []),
             *([humans] if humans.paragraphs else []), *stimuli, reproducibility, accuracy, conditions, pairwise, files]
 
 
 def _shifts_section(result: Analysis, plots: dict[str, Path]) -> Section:
     """Natural shifts: their panels, a row per (model, shift), and the synthetic-vs-natural correlation table."""
-    section = Section("Natural shifts", shifts_text(result))
+    section = Section("Natural shifts", shifts_text(result) + population_text(result))
     if "natural_shifts" in plots:
         section.plots.append(("natural_shifts", "Each natural shift of the run on the imagenet-testbed's published "
                               "line (red; 95 % bootstrap band over its line-fit models; ImageNet-A: its two pieces, "
                               "split dotted), the testbed population in grey (darker = line-fit), y = x dashed, and the "
                               "run's models at their clean counterpart's top-1 with Wilson 95 % intervals on both axes. "
-                              "The last panel, ObjectNet, is a reference only: not measured by this run."))
+                              "The last panel, ObjectNet, is a reference only: not measured by this run."
+                              + population_caption(result)))
     if len(result.shifts):
         section.tables.append(("Per model and shift (shifts.csv; top-1 in percent, drop and effective robustness "
                                "in points)", result.shifts.drop(columns=["placement"])))

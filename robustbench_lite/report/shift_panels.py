@@ -1,20 +1,23 @@
-"""The natural-shift panels: each shift of a run on the testbed's published line (ImageNet-A: its two
-pieces), the testbed population in grey, the run's models placed on their clean counterpart, and
-ObjectNet's line beside them as a reference only (runs do not measure ObjectNet)."""
+"""The natural-shift panels: each shift of a run on its population's published line (the testbed's by default,
+ImageNet-A: its two pieces; timm's with `--population timm|timm-in1k`, the testbed's line kept thin beside it),
+that population in grey, the run's models placed on their clean counterpart, and ObjectNet's line beside them
+as a reference only (runs do not measure ObjectNet)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from ..analysis.fit import unscale_accuracy
-from ..analysis.references import (IMAGENET_A_SPLIT, REFERENCE_ONLY_SHIFTS, bootstrap_band, counterpart, imagenet_a_lines,
-                         imagenet_a_points, population_points, predict, reference_line, testbed_shift)
+from ..analysis.references import (IMAGENET_A_SPLIT, POPULATION, REFERENCE_ONLY_SHIFTS, bootstrap_band, counterpart,
+                                   imagenet_a_lines, imagenet_a_points, population_points, predict, reference_line,
+                                   shift_population, testbed_shift)
 from ..analysis.tables import Analysis
 from .drawing import AccuracyAxis, draw_models, panel_grid, plain, wilson_bounds
 from .population_figure import setting_name
 
 LINE_COLOUR = "#d62728"  # the published line, as in the other published panels
 SPLIT_COLOUR = "#7f7f7f"
+TESTBED_COMPARISON = {"color": "0.15", "lw": 0.8, "ls": "-.", "zorder": 3}  # the testbed's line beside timm's
 COUNTERPART_NAMES = {"clean": "ImageNet val", "clean@r-classes": "val, 200 ImageNet-R classes",
                      "clean@a-classes": "val, 200 ImageNet-A classes"}
 SHIFT_TITLES = {"imagenet-a": "ImageNet-A"}
@@ -26,9 +29,15 @@ def shift_title(shift: str) -> str:
     return SHIFT_TITLES.get(name) or setting_name(name)
 
 
-def _population(shift: str) -> pd.DataFrame:
+def _population(shift: str, population: str = POPULATION) -> pd.DataFrame:
     name = testbed_shift(shift) or shift
-    return imagenet_a_points() if name == "imagenet-a" else population_points(name)
+    if name == "imagenet-a" and population == POPULATION:
+        return imagenet_a_points()
+    return population_points(name, population=population)
+
+
+def _rows_noun(population: str) -> str:
+    return "models" if population == POPULATION else "rows"
 
 
 def _counterpart_bounds(bounds: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -52,18 +61,35 @@ def _axes(ax, clean: np.ndarray, shifted: np.ndarray, scale: str) -> AccuracyAxi
     return x_axis
 
 
-def _scatter_population(ax, axis: AccuracyAxis, population: pd.DataFrame, faint: bool = False) -> None:
+def _scatter_population(ax, axis: AccuracyAxis, population: pd.DataFrame, faint: bool = False,
+                        name: str = POPULATION) -> None:
     for in_fit, shade in ((False, "0.82"), (True, "0.6" if faint else "0.5")):
         part = population.loc[population["in_fit"] == in_fit]
-        ax.scatter(axis(part["clean"]), axis(part["shifted"]), s=6, color=shade, lw=0, zorder=2,
-                   label=f"testbed, {'line-fit models' if in_fit else 'other models'}")
+        if len(part):
+            ax.scatter(axis(part["clean"]), axis(part["shifted"]), s=6 if name == POPULATION else 4, color=shade,
+                       lw=0, zorder=2, label=f"{name}, {'line-fit' if in_fit else 'other'} {_rows_noun(name)}")
 
 
-def _draw_published(ax, axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> None:
-    """The testbed's line and its 95 % band over its line-fit models; ImageNet-A's two pieces and split."""
+def _draw_testbed_comparison(ax, axis: AccuracyAxis, shift: str) -> None:
+    """The testbed's line (ImageNet-A: its two pieces), thin, beside another population's."""
     grid = np.linspace(*axis.limits, 120)
     clean = unscale_accuracy(grid, axis.scale)
-    if (testbed_shift(shift) or shift) == "imagenet-a":
+    name = testbed_shift(shift) or shift
+    if name == "imagenet-a":
+        split = IMAGENET_A_SPLIT / 100
+        for i, (line, side) in enumerate(zip(imagenet_a_lines(axis.scale), (clean < split, clean >= split))):
+            ax.plot(grid[side], axis(predict(line, clean[side])), **TESTBED_COMPARISON,
+                    label="imagenet-testbed's line (comparison)" if i == 0 else None)
+        return
+    ax.plot(grid, axis(predict(reference_line(name, axis.scale), clean)), **TESTBED_COMPARISON,
+            label="imagenet-testbed's line (comparison)")
+
+
+def _draw_published(ax, axis: AccuracyAxis, shift: str, alpha: float = 1.0, population: str = POPULATION) -> None:
+    """A population's line and its 95 % band over its line-fit rows; the testbed's ImageNet-A: two pieces and split."""
+    grid = np.linspace(*axis.limits, 120)
+    clean = unscale_accuracy(grid, axis.scale)
+    if (testbed_shift(shift) or shift) == "imagenet-a" and population == POPULATION:
         split = IMAGENET_A_SPLIT / 100
         for i, (line, side) in enumerate(zip(imagenet_a_lines(axis.scale), (clean < split, clean >= split))):
             ax.plot(grid[side], axis(predict(line, clean[side])), color=LINE_COLOUR, lw=1.4, zorder=3,
@@ -71,27 +97,30 @@ def _draw_published(ax, axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> N
         ax.axvline(float(axis(split)), color=SPLIT_COLOUR, ls=":", lw=0.9, zorder=2,
                    label=f"ImageNet-A split ({IMAGENET_A_SPLIT:g} %)")
         return
-    line = reference_line(testbed_shift(shift) or shift, axis.scale)
+    line = reference_line(testbed_shift(shift) or shift, axis.scale, population=population)
     low, high = bootstrap_band(line, clean)
     ax.fill_between(grid, axis(low), axis(high), color=LINE_COLOUR, alpha=0.18 * alpha, lw=0, zorder=2)
     ax.plot(grid, axis(predict(line, clean)), color=LINE_COLOUR, lw=1.4, alpha=alpha, zorder=3,
-            label="published line (95 % band)")
+            label="published line (95 % band)" if population == POPULATION else f"{population} line (95 % band)")
 
 
 def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, colours: dict, scale: str) -> None:
-    population = _population(shift)
+    chosen = shift_population(testbed_shift(shift) or shift, result.population)
+    population = _population(shift, chosen)
     mine = result.fit.points.loc[result.fit.points["condition"] == shift]
     key = counterpart(shift)
     fit = population.loc[population["in_fit"]]
     axis = _axes(ax, np.r_[fit["clean"], mine["clean_top1"] / 100], np.r_[fit["shifted"], mine["top1"] / 100], scale)
-    _scatter_population(ax, axis, population)
-    _draw_published(ax, axis, shift)
+    _scatter_population(ax, axis, population, name=chosen)
+    _draw_published(ax, axis, shift, population=chosen)
+    if chosen != POPULATION:
+        _draw_testbed_comparison(ax, axis, shift)
     draw_models(ax, axis, mine, _counterpart_bounds(bounds, key), colours)
-    if (testbed_shift(shift) or shift) == "imagenet-a":
+    if (testbed_shift(shift) or shift) == "imagenet-a" and chosen == POPULATION:
         below, above = imagenet_a_lines()
         fitted = f"two lines fitted on {below.n} + {above.n} testbed models"
     else:
-        fitted = f"line fitted on {len(fit)} testbed models"
+        fitted = f"line fitted on {len(fit)} {chosen} {_rows_noun(chosen)}"
     ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), fontsize=7.5)
     ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1 (run: {key})"))
     ax.set_ylabel(f"{shift_title(shift)} top-1")
@@ -133,8 +162,9 @@ def plot_natural_shifts(result: Analysis, colours: dict):
     for ax in axes[:len(shifts)]:
         for handle, label in zip(*ax.get_legend_handles_labels()):
             handles.setdefault(label, handle)
-    figure.suptitle("Natural shifts: the run's models on the imagenet-testbed's published lines "
-                    f"({scale} axes; dashed: y = x)", y=1.0)
+    population = result.population
+    whose = "the imagenet-testbed's" if population == POPULATION else f"{population}'s (testbed's: thin dash-dot)"
+    figure.suptitle(f"Natural shifts: the run's models on {whose} published lines ({scale} axes; dashed: y = x)", y=1.0)
     figure.tight_layout()
     figure.legend(list(handles.values()), list(handles), loc="upper center", ncol=min(4, len(handles)),
                   bbox_to_anchor=(0.5, 0.0), frameon=False, fontsize=7)
