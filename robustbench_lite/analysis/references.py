@@ -17,6 +17,9 @@ The mapping table (`mapping_table(protocol)` lists it row by row; x axis `val` u
 
 `imagenet-a` is left unmapped (two published lines, `imagenet_a_lines`); other greyscale levels and
 our other transforms have no published counterpart.
+
+A population is a source of rows with a line-fit rule (`POPULATIONS`): the testbed, or timm's published
+results (`populations.py`); every function taking `population` defaults to the testbed.
 """
 from __future__ import annotations
 
@@ -33,8 +36,9 @@ from scipy import special  # not scipy.stats: a second to import, for one least-
 
 from ..conditions.keys import counterpart_of, is_counterpart  # noqa: F401  (one mapping, in conditions)
 from ..errors import UserError
+from .populations import TIMM_POPULATIONS, Population, timm_meta
 
-POPULATION = "testbed"
+POPULATION = "testbed"  # the default population
 PROTOCOLS = ("native", "imagenet-c")
 SCALES = ("logit", "probit")
 LIST_HINT = "see `robustbench-lite reference --list`"
@@ -132,6 +136,12 @@ def _check_protocol(protocol: str) -> None:
         raise UserError(f"corruption protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
 
 
+def _population_of(name: str) -> Population:
+    if name not in POPULATIONS:
+        raise UserError(f"population {name!r}: expected one of {', '.join(POPULATIONS)}")
+    return POPULATIONS[name]
+
+
 def _check_scale(scale: str) -> None:
     if scale not in SCALES:
         raise UserError(f"scale {scale!r}: the published lines are fitted on {' or '.join(SCALES)} axes")
@@ -154,37 +164,52 @@ def _table(protocol: str) -> dict[str, Mapping]:
     return {row.condition: row for row in rows}
 
 
-def mapping_table(protocol: str = "native") -> pd.DataFrame:
+def _mappings(protocol: str, population: str) -> dict[str, Mapping]:
+    _check_protocol(protocol)
+    shifts = _population_of(population).shifts
+    if shifts is None:
+        return _table(protocol)
+    return {name: Mapping(name, column, clean, False, f"natural shift, x axis = {population} {clean!r}")
+            for name, (clean, column) in shifts.items()}
+
+
+def mapping_table(protocol: str = "native", population: str = POPULATION) -> pd.DataFrame:
     """The condition -> published setting table: condition, column, clean_column, indicative, note."""
-    _check_protocol(protocol)
-    return pd.DataFrame([asdict(row) for row in _table(protocol).values()])
+    return pd.DataFrame([asdict(row) for row in _mappings(protocol, population).values()])
 
 
-def mapped_conditions(protocol: str = "native") -> list[str]:
+def mapped_conditions(protocol: str = "native", population: str = POPULATION) -> list[str]:
     """Every condition with a published counterpart under this corruption protocol, in table order."""
-    _check_protocol(protocol)
-    return list(_table(protocol))
+    return list(_mappings(protocol, population))
 
 
-def is_mapped(condition: str, protocol: str = "native") -> bool:
+def is_mapped(condition: str, protocol: str = "native", population: str = POPULATION) -> bool:
     """Whether the condition has a published line under this protocol (no error either way)."""
-    _check_protocol(protocol)
-    return condition in _table(protocol)
+    return condition in _mappings(protocol, population)
 
 
-def mapping(condition: str, protocol: str = "native") -> Mapping:
+def mapping(condition: str, protocol: str = "native", population: str = POPULATION) -> Mapping:
     """The table row for one condition; a one-line UserError when it has no published counterpart."""
-    _check_protocol(protocol)
-    row = _table(protocol).get(condition)
+    row = _mappings(protocol, population).get(condition)
     if row is None:
+        if population != POPULATION:
+            raise UserError(f"condition {condition!r}: the {population} population has no line for it (it maps "
+                            f"{', '.join(_mappings(protocol, population))}); use --population testbed or "
+                            f"`robustbench-lite reference --list --population {population}`")
         why = UNMAPPED_WHY.get(condition, "no published counterpart in the testbed")
         raise UserError(f"condition {condition!r}: {why}; {LIST_HINT}")
     return row
 
 
-def population_table() -> pd.DataFrame:
-    """The bundled testbed table (a copy): model, model_type and every setting's top-1 in percent (NaN = not run)."""
-    return _population().copy()
+def shift_population(name: str, population: str = POPULATION) -> str:
+    """The population whose line a natural shift (testbed name) is read on: the chosen one where it maps the
+    shift, else the testbed (timm publishes no ImageNetV2 threshold0.7 or top-images, no corruption)."""
+    return population if is_mapped(name, population=population) else POPULATION
+
+
+def population_table(population: str = POPULATION) -> pd.DataFrame:
+    """A bundled population's rows (a copy): model, model_type and every setting's top-1 in percent (NaN = not run)."""
+    return _population_of(population).rows().copy()
 
 
 @lru_cache(maxsize=1)
@@ -197,8 +222,10 @@ def _population() -> pd.DataFrame:
     return pd.concat([text[["model", "model_type"]], values], axis=1)
 
 
-def population_meta() -> dict:
-    """Source repository, commit, licence and citation of the bundled population."""
+def population_meta(population: str = POPULATION) -> dict:
+    """Source repository, commit, licence and citation of a bundled population."""
+    if population != POPULATION:
+        return dict(timm_meta(), population=_population_of(population).name)
     return json.loads((resources.files("robustbench_lite") / "reference_data" / "testbed.json").read_text("utf-8"))
 
 
@@ -227,22 +254,23 @@ def _inverse(scale: str):
 
 
 @lru_cache(maxsize=None)  # read-only: callers get copies (population_points) or new frames (query, assign)
-def _points(clean_column: str, column: str) -> pd.DataFrame:
-    frame = _population()
+def _points(clean_column: str, column: str, population: str = POPULATION) -> pd.DataFrame:
+    source = _population_of(population)
+    frame = source.rows()
     both = frame[clean_column].notna() & frame[column].notna()
     out = pd.DataFrame({
         "model": frame["model"], "clean": frame[clean_column] / 100, "shifted": frame[column] / 100,
-        "model_type": frame["model_type"], "in_fit": line_fit_mask(frame, clean_column, column)})
+        "model_type": frame["model_type"], "in_fit": source.line_fit(frame, clean_column, column) & both})
     return out[both].reset_index(drop=True)
 
 
-def population_points(condition: str, protocol: str = "native") -> pd.DataFrame:
-    """Every testbed model evaluated on the condition's setting: model, clean, shifted, model_type, in_fit.
+def population_points(condition: str, protocol: str = "native", population: str = POPULATION) -> pd.DataFrame:
+    """Every row of a population evaluated on the condition's setting: model, clean, shifted, model_type, in_fit.
 
-    `clean` and `shifted` are fractions; `in_fit` marks the models the published line is fitted on.
+    `clean` and `shifted` are fractions; `in_fit` marks the rows the published line is fitted on.
     """
-    row = mapping(condition, protocol)
-    return _points(row.clean_column, row.column).copy()
+    row = mapping(condition, protocol, population)
+    return _points(row.clean_column, row.column, population).copy()
 
 
 def _fit(x: np.ndarray, y: np.ndarray, scale: str) -> tuple[float, float]:
@@ -253,13 +281,14 @@ def _fit(x: np.ndarray, y: np.ndarray, scale: str) -> tuple[float, float]:
 
 
 @lru_cache(maxsize=None)
-def reference_line(condition: str, scale: str = "logit", protocol: str = "native") -> ReferenceLine:
-    """The published line of a condition (`greyscale@5`, `fog@3`, `imagenet-sketch`, ...)."""
+def reference_line(condition: str, scale: str = "logit", protocol: str = "native",
+                   population: str = POPULATION) -> ReferenceLine:
+    """The published line of a condition (`greyscale@5`, `fog@3`, `imagenet-sketch`, ...) in a population."""
     _check_scale(scale)
-    row = mapping(condition, protocol)
-    fit = _points(row.clean_column, row.column).query("in_fit")
+    row = mapping(condition, protocol, population)
+    fit = _points(row.clean_column, row.column, population).query("in_fit")
     slope, intercept = _fit(fit["clean"].to_numpy(), fit["shifted"].to_numpy(), scale)
-    return ReferenceLine(condition, POPULATION, row.column, int(len(fit)), slope, intercept, scale,
+    return ReferenceLine(condition, population, row.column, int(len(fit)), slope, intercept, scale,
                          row.indicative, row.clean_column, row.note)
 
 
@@ -278,7 +307,7 @@ def effective_robustness(line: ReferenceLine, clean, shifted):
 
 def fit_points(line: ReferenceLine) -> pd.DataFrame:
     """The line-fit models behind a line: model, clean, shifted (fractions)."""
-    return _points(line.clean_column, line.column).query("in_fit")[["model", "clean", "shifted"]]
+    return _points(line.clean_column, line.column, line.population).query("in_fit")[["model", "clean", "shifted"]]
 
 
 def bootstrap_band(line: ReferenceLine, clean, level: float = 0.95, n_boot: int = 2000,
@@ -338,6 +367,12 @@ def run_placement(dataset: dict, config: dict) -> tuple[str, str]:
     n, k = dataset.get("n_samples", "?"), dataset.get("n_classes", "?")
     return "indicative", (f"the run's {n} photos of {k} classes are not ImageNet val or a class-balanced subset of "
                           "it, so its clean accuracy is not the published lines' x axis (full-val top-1)")
+
+
+POPULATIONS: dict[str, Population] = {
+    POPULATION: Population(POPULATION, "the imagenet-testbed (Taori et al. 2020; 338 models); lines over its "
+                           "STANDARD models with clean top-1 >= 55 % (75 % for ImageNet-R)", _population, line_fit_mask),
+    **TIMM_POPULATIONS}
 
 
 ALEXNET_CLEAN_ERROR = 0.4348  # AlexNet on the testbed's val (56.52 % top-1), the relative mCE's clean term

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from .fit import LineFit, TwoPieceLine
-from .references import (IMAGENET_A_SPLIT, ReferenceLine, fit_points, imagenet_a_lines, imagenet_a_points,
-                         is_natural_shift, reference_line, testbed_shift)
+from .references import (IMAGENET_A_SPLIT, POPULATION, ReferenceLine, fit_points, imagenet_a_lines,
+                         imagenet_a_points, is_natural_shift, reference_line, shift_population, testbed_shift)
 from .run_fit import IDENTIFIED_MODELS
 
 SHIFT_COLUMNS = ["model", "shift", "counterpart", "counterpart_top1", "top1", "drop", "effective_robustness",
@@ -45,12 +45,16 @@ def _row(key: str, label: str, ref: ReferenceLine, placement: str) -> dict:
             "placement": placement}
 
 
-def shift_lines(shifts: Iterable[str], scale: str, placement: str) -> tuple[dict, list[dict]]:
-    """The published line of each shift ({key: (reference, line)}) and its references.csv rows (ImageNet-A: two)."""
+def shift_lines(shifts: Iterable[str], scale: str, placement: str,
+                population: str = POPULATION) -> tuple[dict, list[dict]]:
+    """The published line of each shift ({key: (reference, line)}) and its references.csv rows (ImageNet-A: two).
+
+    Each shift is read on `population`'s line where it has one, else the testbed's (`shift_population`)."""
     lines, rows = {}, []
     for key in shifts:
         name = testbed_shift(key)
-        if name == "imagenet-a":
+        chosen = shift_population(name, population) if name is not None else POPULATION
+        if name == "imagenet-a" and chosen == POPULATION:
             below, above = imagenet_a_lines(scale)
             label = f"{below.population}:{below.column}"
             fitted = imagenet_a_points().query("in_fit")["clean"]
@@ -60,7 +64,7 @@ def shift_lines(shifts: Iterable[str], scale: str, placement: str) -> tuple[dict
             rows += [_row(key, f"{label} ({part} {IMAGENET_A_SPLIT:g} %)", ref, placement)
                      for part, ref in (("below", below), ("above", above))]
         elif name is not None:
-            ref = reference_line(name, scale)
+            ref = reference_line(name, scale, population=chosen)
             label = f"{ref.population}:{ref.column}"
             lines[key] = (label, published_fit(ref))
             rows.append(_row(key, label, ref, placement))

@@ -24,6 +24,7 @@ from .humans import benchmark_scores, humans_table
 from .metrics import family_summary, model_ranking, real_accuracy, summarize
 from .pairwise import pairwise_mcnemar
 from .recipes import recipe
+from .published_rows import published_rows, write_published, write_table
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
 from .shifts import published_fit, run_shifts, shift_correlation, shift_lines, shift_table
@@ -140,6 +141,8 @@ class Analysis:
     stimuli: StimulusTables | None = None  # mvh: runs: error consistency, shape bias (consistency.py)
     shifts: pd.DataFrame = field(default_factory=pd.DataFrame)  # shifts.csv: per (model, natural shift)
     shift_correlation: pd.DataFrame = field(default_factory=pd.DataFrame)  # shift_correlation.csv
+    population: str = "testbed"  # whose published lines the natural shifts are read on (references.POPULATIONS)
+    published_models: pd.DataFrame = field(default_factory=pd.DataFrame)  # published.csv: timm's row of each model
 
     @property
     def shift_names(self) -> list[str]:
@@ -151,7 +154,8 @@ PUBLISHED_COLUMNS = ["condition", "reference", "population", "column", "clean_co
                      "scale", "indicative", "note", "placement", "recipe"]
 
 
-def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
+def published_lines(data: RunData, scale: str, placement: str,
+                    population: str = "testbed") -> tuple[dict[str, tuple[str, LineFit]], pd.DataFrame]:
     """The published line of every condition of the run that has one ({key: (reference, line)}), and their table.
 
     ImageNet-C conditions use the line of the run's corruption protocol (in memory for `native`); natural
@@ -159,7 +163,7 @@ def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str
     """
     protocol = data.config("corruption_protocol") or "native"
     line_scale = scale if scale in ("logit", "probit") else "logit"
-    lines, rows = shift_lines(run_shifts(data.records["transform"].unique()), line_scale, placement)
+    lines, rows = shift_lines(run_shifts(data.records["transform"].unique()), line_scale, placement, population)
     for c in data.conditions:
         key = condition_key(c["transform"], c["severity"])
         if key == "clean" or is_natural_shift(key) or not is_mapped(key, protocol):
@@ -174,7 +178,7 @@ def published_lines(data: RunData, scale: str, placement: str) -> tuple[dict[str
                      "scale": ref.scale, "indicative": ref.indicative or placement != "val", "note": ref.note,
                      "placement": placement, "recipe": parity})
     table = pd.DataFrame(rows, columns=PUBLISHED_COLUMNS)
-    return lines, table.assign(recipe=table["recipe"].fillna("release"))  # natural shifts: the published photos
+    return lines, table.assign(recipe=table["recipe"].astype(object).fillna("release"))  # natural shifts: the published photos
 
 
 def _tie_reference(data: RunData, reference: TableFit | None, condition: str, lines: dict, published: pd.DataFrame,
@@ -198,11 +202,13 @@ def _tie_reference(data: RunData, reference: TableFit | None, condition: str, li
 
 def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
             seed: int | None = None, reference: TableFit | None = None,
-            reference_condition: str | None = None) -> Analysis:
+            reference_condition: str | None = None, population: str | None = None) -> Analysis:
     """Summary, family summary, McNemar pairs, ranking and the reproducibility fits of merged runs.
 
-    The CE baseline is `baseline`, else the run's configured one, else its first model.
+    The CE baseline is `baseline`, else the run's configured one, else its first model; the natural shifts'
+    population is `population`, else the run's, else the testbed.
     """
+    population = population or data.config("population") or "testbed"
     baseline = baseline or data.config("baseline") or data.models[0]
     if baseline not in data.models:
         raise UserError(f"baseline model {baseline!r} is not in the run; models: {', '.join(data.models)}")
@@ -218,7 +224,7 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
     clock = time.perf_counter()
     seed = int(data.config("seed", 0) or 0) if seed is None else seed
     placement = run_placement(data.manifest.get("dataset", {}), data.manifest.get("config", {}))
-    lines, published = published_lines(data, scale, placement[0])
+    lines, published = published_lines(data, scale, placement[0], population)
     if reference_condition is not None:
         lines, published = _tie_reference(data, reference, reference_condition, lines, published, placement[0])
     run_fit = fit_run(data.records, data.conditions, data.models, scale, n_boot, seed, published=lines,
@@ -239,7 +245,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
                     placement=placement, humans=humans, human_scores=scores, seconds=seconds, stimuli=stimuli,
                     shifts=shift_table(summary, run_fit.effective, shifts),
                     shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
-                                                        seed=seed) if shifts else pd.DataFrame())
+                                                        seed=seed) if shifts else pd.DataFrame(),
+                    population=population, published_models=published_rows(data.manifests, summary, placement[0]))
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -254,13 +261,15 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
     for name, frame in tables.items():
         written[name] = out_dir / f"{name}.csv"
         frame.to_csv(written[name], index=False)
+    written["published"] = write_table(result.published_models, out_dir)
     return written
 
 
 def write_summary(data: RunData, out_dir: Path, baseline: str | None = None) -> pd.DataFrame:
-    """summary.csv alone (a run without --report), from loaded runs; returns it."""
+    """summary.csv and published.csv (a run without --report), from loaded runs; returns the summary."""
     summary = run_summary(data, baseline or data.config("baseline") or data.models[0])
     summary.to_csv(Path(out_dir) / "summary.csv", index=False)
+    write_published(data.manifests, summary, out_dir)
     return summary
 
 

@@ -191,9 +191,12 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 @click.option("--seed", type=int, default=None, help="Bootstrap seed (default: the run's seed).")
 @click.option("--vector", type=click.Choice(["pdf", "svg"]), default=None,
               help="Also write each figure as a vector file beside its PNG (plots/NAME.pdf or .svg).")
+@click.option("--population", type=click.Choice(["testbed", "timm", "timm-in1k"]), default=None,
+              help="Whose published lines the natural shifts are read on (default: the run's --population, else testbed).")
 def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path | None, reference_x: str,
                    reference_y: str, reference_where: str | None, reference_condition: str | None,
-                   baseline: str | None, scale: str, n_boot: int, seed: int | None, vector: str | None) -> None:
+                   baseline: str | None, scale: str, n_boot: int, seed: int | None, vector: str | None,
+                   population: str | None) -> None:
     """Redo the tables, plots and report of one or more run folders from their records.
 
     Several folders merge when they share the dataset fingerprint, conditions and seed.
@@ -209,7 +212,8 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path
 
     written = write_report(list(run_dirs), out or run_dirs[0], reference, baseline=baseline, scale=scale,
                            n_boot=n_boot, seed=seed, reference_x=reference_x, reference_y=reference_y,
-                           reference_where=reference_where, reference_condition=reference_condition, vector=vector)
+                           reference_where=reference_where, reference_condition=reference_condition, vector=vector,
+                           population=population)
     click.echo(f"wrote {written['html']}")
     click.echo(f"wrote {written['markdown']}")
 
@@ -223,35 +227,41 @@ def report_command(run_dirs: tuple[Path, ...], out: Path | None, reference: Path
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
               help="json prints only the line's JSON object on stdout.")
 @click.option("--list", "list_all", is_flag=True, help="List every condition that has a published counterpart.")
-def reference_command(condition: str | None, scale: str, corruption_protocol: str, fmt: str, list_all: bool) -> None:
-    """The published line a condition's models are placed against (imagenet-testbed population).
+@click.option("--population", type=click.Choice(["testbed", "timm", "timm-in1k"]), default="testbed", show_default=True,
+              help="Whose models the line is fitted on: the imagenet-testbed's line-fit models, every row of timm's "
+                   "published results, or its in1k-only rows (natural shifts only: V2, Sketch, R, A).")
+def reference_command(condition: str | None, scale: str, corruption_protocol: str, fmt: str, list_all: bool,
+                      population: str) -> None:
+    """The published line a condition's models are placed against (imagenet-testbed population, or timm's).
 
     \b
     Examples:
       robustbench-lite reference greyscale@5 --format json
       robustbench-lite reference fog@3 --corruption-protocol imagenet-c
+      robustbench-lite reference imagenet-sketch --population timm --format json
       robustbench-lite reference --list
     """
     from ..analysis.references import mapping_table, reference_line
     from ..errors import UserError
 
     if list_all:
-        table = mapping_table(corruption_protocol)
+        table = mapping_table(corruption_protocol, population)
         if fmt == "json":
             click.echo(table.to_json(orient="records"))
         else:
             for row in table.itertuples():
                 flag = "  (indicative)" if row.indicative else ""
-                click.echo(f"{row.condition:<34} testbed:{row.column:<40} x: {row.clean_column}{flag}")
+                click.echo(f"{row.condition:<34} {population}:{row.column:<40} x: {row.clean_column}{flag}")
         return
     if condition is None:
         raise UserError("reference needs a CONDITION (e.g. greyscale@5) or --list")
-    line = reference_line(condition, scale, corruption_protocol)
+    line = reference_line(condition, scale, corruption_protocol, population)
     if fmt == "json":
         click.echo(json.dumps(line.as_json()))
         return
     sign = "-" if line.intercept < 0 else "+"
-    click.echo(f"{condition}: testbed:{line.column} (x: {line.clean_column}), n = {line.n} line-fit models")
+    click.echo(f"{condition}: {population}:{line.column} (x: {line.clean_column}), n = {line.n} line-fit "
+               f"{'models' if population == 'testbed' else 'rows'}")
     click.echo(f"{scale}(shifted) = {line.slope:.10f} * {scale}(clean) {sign} {abs(line.intercept):.10f}")
     if line.indicative:
         click.echo(f"indicative: {line.note}")

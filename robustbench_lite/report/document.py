@@ -27,16 +27,18 @@ def write_report(run_dirs: Sequence[Path | str], out_dir: Path | str, reference_
                  *, baseline: str | None = None, scale: str = "logit", n_boot: int = DEFAULT_BOOTSTRAP,
                  seed: int | None = None, reference_x: str = "clean_top1", reference_y: str = "shifted_top1",
                  reference_where: str | None = None, manifests: Sequence[dict] | None = None,
-                 reference_condition: str | None = None, vector: str | None = None) -> dict[str, Path]:
+                 reference_condition: str | None = None, vector: str | None = None,
+                 population: str | None = None) -> dict[str, Path]:
     """Recompute every table from the runs' records and write CSVs, plots (and their `vector` copies:
-    pdf or svg), report.html and report.md. Returns {name: path} of everything written.
+    pdf or svg), report.html and report.md. `population` (testbed, timm, timm-in1k) overrides the run's.
+    Returns {name: path} of everything written.
     """
     check_report_out(run_dirs, out_dir)
     reference = None
     if reference_csv is not None:
         reference = fit_table(reference_csv, reference_x, reference_y, scale, reference_where)
     result = analyse(load_runs(run_dirs, manifests), baseline, scale, n_boot, seed, reference,
-                     reference_condition=reference_condition)
+                     reference_condition=reference_condition, population=population)
     return render_report(result, out_dir, vector=vector)
 
 

@@ -143,13 +143,15 @@ def shifts_text(result: Analysis) -> list[str]:
     if table.empty:
         return []
     placement, why = result.placement
+    whose = ("the imagenet-testbed's published line (Taori et al. 2020; logit axes)" if result.population == "testbed"
+             else f"the {result.population} population's line where timm publishes the shift (below), else the testbed's")
     text = [f"The run measured {len(result.shift_names)} natural shift(s): {', '.join(result.shift_names)}. Each is "
-            "placed on the imagenet-testbed's published line (Taori et al. 2020; logit axes) at its clean counterpart: "
+            f"placed on {whose} at its clean counterpart: "
             "ImageNet-R and ImageNet-A at the run's val photos of their 200 classes, scored over those classes "
             "(clean@r-classes, clean@a-classes), the others at clean. Drop is from that counterpart; effective "
             "robustness is the shift's top-1 minus the line's prediction at the counterpart's top-1, in points, with a "
             "95 % interval from the bootstrap over the run's photos."]
-    if "imagenet-a" in result.shift_names:
+    if "imagenet-a" in result.shift_names and result.population == "testbed":
         text.append(f"ImageNet-A is not linear in the testbed: its two published lines split at {IMAGENET_A_SPLIT:g} % "
                     "(resnet50's top-1 on val of the 200 A classes); each model is read against the piece its "
                     "clean@a-classes top-1 falls on (the reference column names the piece).")

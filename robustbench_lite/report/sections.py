@@ -17,6 +17,7 @@ from ..conditions.keys import condition_table
 from .findings import correlation_text, humans_text, mce_text, published_text, shifts_text
 from .headline import headline
 from .numbers import fractions_table
+from .published_models import population_caption, population_text, published_models_section, published_warnings
 from .section import Section
 
 Plots = dict[str, Path]
@@ -60,7 +61,7 @@ def _figure(section: Section, result: Analysis, plots: Plots, name: str, caption
 
 
 def headline_section(result: Analysis, plots: Plots) -> list[Section]:
-    sections = [Section("Headline", headline(result))]
+    sections = [Section("Headline", published_warnings(result) + headline(result))]
     key = key_figure(plots, result)
     if key is not None:
         sections.append(Section("Key figure", plots=[(key, CAPTIONS[key])]))
@@ -150,12 +151,17 @@ def published_section(result: Analysis, plots: Plots) -> Section:
     return section
 
 
+def published_models_builder(result: Analysis, plots: Plots) -> Section:
+    """published.csv: timm's published row of each run model."""
+    return Section(*published_models_section(result))
+
+
 def shifts_section(result: Analysis, plots: Plots) -> Section | None:
     """Natural shifts: their panels, a row per (model, shift), and the synthetic-vs-natural correlation table."""
     if not len(result.shifts):
         return None
-    section = Section("Natural shifts", shifts_text(result))
-    _figure(section, result, plots, "natural_shifts")
+    section = Section("Natural shifts", shifts_text(result) + population_text(result))
+    _figure(section, result, plots, "natural_shifts", CAPTIONS["natural_shifts"] + population_caption(result))
     section.tables.append(("Per model and shift (shifts.csv; top-1 in percent, drop and effective robustness "
                            "in points)", result.shifts.drop(columns=["placement"])))
     if len(result.shift_correlation):
@@ -284,7 +290,7 @@ def pairwise_section(result: Analysis, plots: Plots) -> Section:
 
 SectionBuilder = Callable[[Analysis, Plots], "Section | list[Section] | None"]
 SECTION_BUILDERS: list[SectionBuilder] = [
-    headline_section, run_section, ranking_section, published_section, shifts_section, humans_section,
+    headline_section, run_section, ranking_section, published_section, published_models_builder, shifts_section, humans_section,
     stimuli_section, reproducibility_section, accuracy_section, conditions_section, pairwise_section,
 ]
 

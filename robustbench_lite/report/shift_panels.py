@@ -1,14 +1,16 @@
-"""The natural-shift panels: each shift of a run on the testbed's published line (ImageNet-A: its two
-pieces), the testbed population in grey, the run's models placed on their clean counterpart, and
-ObjectNet's line beside them as a reference only (runs do not measure ObjectNet)."""
+"""The natural-shift panels: each shift of a run on its population's published line (the testbed's by default,
+ImageNet-A: its two pieces; timm's with `--population timm|timm-in1k`, the testbed's line kept thin beside it),
+that population in grey, the run's models placed on their clean counterpart, and ObjectNet's line beside them
+as a reference only (runs do not measure ObjectNet)."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
 from ..analysis.fit import unscale_accuracy
-from ..analysis.references import (IMAGENET_A_SPLIT, REFERENCE_ONLY_SHIFTS, bootstrap_band, counterpart, imagenet_a_lines,
-                         imagenet_a_points, population_points, predict, reference_line, testbed_shift)
+from ..analysis.references import (IMAGENET_A_SPLIT, POPULATION, REFERENCE_ONLY_SHIFTS, bootstrap_band, counterpart,
+                                   imagenet_a_lines, imagenet_a_points, population_points, predict, reference_line,
+                                   shift_population, testbed_shift)
 from ..analysis.tables import Analysis
 from .drawing import (POPULATION_SHADES, PUBLISHED_STYLE, AccuracyAxis, ModelStyle, draw_models, figure_legend,
                       panel_grid, plain, point_extent, style_axes, wilson_bounds)
@@ -16,6 +18,7 @@ from .line_panels import shade_beyond
 from .population_figure import setting_name
 
 SPLIT_COLOUR = "#7f7f7f"
+TESTBED_COMPARISON = {"color": "0.15", "lw": 0.8, "ls": "-.", "zorder": 3}  # the testbed's line beside timm's
 COUNTERPART_NAMES = {"clean": "ImageNet val", "clean@r-classes": "val, 200 ImageNet-R classes",
                      "clean@a-classes": "val, 200 ImageNet-A classes"}
 SHIFT_TITLES = {"imagenet-a": "ImageNet-A"}
@@ -27,9 +30,15 @@ def shift_title(shift: str) -> str:
     return SHIFT_TITLES.get(name) or setting_name(name)
 
 
-def _population(shift: str) -> pd.DataFrame:
+def _population(shift: str, population: str = POPULATION) -> pd.DataFrame:
     name = testbed_shift(shift) or shift
-    return imagenet_a_points() if name == "imagenet-a" else population_points(name)
+    if name == "imagenet-a" and population == POPULATION:
+        return imagenet_a_points()
+    return population_points(name, population=population)
+
+
+def _rows_noun(population: str) -> str:
+    return "models" if population == POPULATION else "rows"
 
 
 def _counterpart_bounds(bounds: pd.DataFrame, key: str) -> pd.DataFrame:
@@ -41,19 +50,36 @@ def _counterpart_bounds(bounds: pd.DataFrame, key: str) -> pd.DataFrame:
 
 
 def _scatter_population(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, population: pd.DataFrame,
-                        faint: bool = False) -> None:
+                        faint: bool = False, name: str = POPULATION) -> None:
     for in_fit in (False, True):
         part = population.loc[population["in_fit"] == in_fit]
         shade = "0.6" if faint and in_fit else POPULATION_SHADES[in_fit]
-        ax.scatter(x_axis(part["clean"]), y_axis(part["shifted"]), s=4, color=shade, lw=0, zorder=2,
-                   label=f"testbed, {'line-fit' if in_fit else 'other'} models")
+        if len(part):
+            ax.scatter(x_axis(part["clean"]), y_axis(part["shifted"]), s=4, color=shade, lw=0, zorder=2,
+                       label=f"{name}, {'line-fit' if in_fit else 'other'} {_rows_noun(name)}")
 
 
-def _draw_published(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, shift: str, alpha: float = 1.0) -> None:
-    """The testbed's line and its 95 % band over its line-fit models; ImageNet-A's two pieces and split."""
+def _draw_testbed_comparison(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, shift: str) -> None:
+    """The testbed's line (ImageNet-A: its two pieces), thin, beside another population's."""
     grid = np.linspace(*x_axis.limits, 120)
     clean = unscale_accuracy(grid, x_axis.scale)
-    if (testbed_shift(shift) or shift) == "imagenet-a":
+    name = testbed_shift(shift) or shift
+    if name == "imagenet-a":
+        split = IMAGENET_A_SPLIT / 100
+        for i, (line, side) in enumerate(zip(imagenet_a_lines(x_axis.scale), (clean < split, clean >= split))):
+            ax.plot(grid[side], y_axis(predict(line, clean[side])), **TESTBED_COMPARISON,
+                    label="imagenet-testbed's line (comparison)" if i == 0 else None)
+        return
+    ax.plot(grid, y_axis(predict(reference_line(name, x_axis.scale), clean)), **TESTBED_COMPARISON,
+            label="imagenet-testbed's line (comparison)")
+
+
+def _draw_published(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, shift: str, alpha: float = 1.0,
+                    population: str = POPULATION) -> None:
+    """A population's line and its 95 % band over its line-fit rows; the testbed's ImageNet-A: two pieces and split."""
+    grid = np.linspace(*x_axis.limits, 120)
+    clean = unscale_accuracy(grid, x_axis.scale)
+    if (testbed_shift(shift) or shift) == "imagenet-a" and population == POPULATION:
         split = IMAGENET_A_SPLIT / 100
         for i, (line, side) in enumerate(zip(imagenet_a_lines(x_axis.scale), (clean < split, clean >= split))):
             ax.plot(grid[side], y_axis(predict(line, clean[side])), zorder=3,
@@ -61,15 +87,16 @@ def _draw_published(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, shift: str, 
         ax.axvline(float(x_axis(split)), color=SPLIT_COLOUR, ls=":", lw=0.9, zorder=2,
                    label=f"ImageNet-A split ({IMAGENET_A_SPLIT:g} %)")
         return
-    line = reference_line(testbed_shift(shift) or shift, x_axis.scale)
+    line = reference_line(testbed_shift(shift) or shift, x_axis.scale, population=population)
     low, high = bootstrap_band(line, clean)
     ax.fill_between(grid, y_axis(low), y_axis(high), color="0.5", alpha=0.2 * alpha, lw=0, zorder=2)
-    ax.plot(grid, y_axis(predict(line, clean)), zorder=3, alpha=alpha, label="published line (95 % band)",
-            **PUBLISHED_STYLE)
+    ax.plot(grid, y_axis(predict(line, clean)), zorder=3, alpha=alpha, **PUBLISHED_STYLE,
+            label="published line (95 % band)" if population == POPULATION else f"{population} line (95 % band)")
 
 
 def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, styles: ModelStyle, scale: str) -> None:
-    population = _population(shift)
+    chosen = shift_population(testbed_shift(shift) or shift, result.population)
+    population = _population(shift, chosen)
     mine = result.fit.points.loc[result.fit.points["condition"] == shift]
     key = counterpart(shift)
     fit = population.loc[population["in_fit"]]
@@ -78,14 +105,16 @@ def _shift_panel(ax, result: Analysis, shift: str, bounds: pd.DataFrame, styles:
     x_axis, y_axis = AccuracyAxis(scale, np.r_[fit["clean"], xs]), AccuracyAxis(scale, np.r_[fit["shifted"], ys])
     style_axes(ax, x_axis, y_axis)
     shade_beyond(ax, x_axis, float(fit["clean"].min()), float(fit["clean"].max()))
-    _scatter_population(ax, x_axis, y_axis, population)
-    _draw_published(ax, x_axis, y_axis, shift)
+    _scatter_population(ax, x_axis, y_axis, population, name=chosen)
+    _draw_published(ax, x_axis, y_axis, shift, population=chosen)
+    if chosen != POPULATION:
+        _draw_testbed_comparison(ax, x_axis, y_axis, shift)
     draw_models(ax, x_axis, y_axis, mine, shifted_bounds, styles)
-    if (testbed_shift(shift) or shift) == "imagenet-a":
+    if (testbed_shift(shift) or shift) == "imagenet-a" and chosen == POPULATION:
         below, above = imagenet_a_lines()
         fitted = f"two lines fitted on {below.n} + {above.n} testbed models"
     else:
-        fitted = f"line fitted on {len(fit)} testbed models"
+        fitted = f"line fitted on {len(fit)} {chosen} {_rows_noun(chosen)}"
     ax.set_title(plain(f"{shift_title(shift)}\n{fitted}"), loc="left")
     ax.set_xlabel(plain(f"{COUNTERPART_NAMES.get(key, key)} top-1\n(run: {key})"))
     ax.set_ylabel(f"{shift_title(shift)} top-1")
@@ -119,7 +148,7 @@ def plot_natural_shifts(result: Analysis, styles: ModelStyle):
     scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
     n = len(shifts) + len(REFERENCE_ONLY_SHIFTS)
-    figure, axes, free = panel_grid(n, title_lines=3, legend_entries=len(result.data.models) + 6)
+    figure, axes, free = panel_grid(n, title_lines=3, legend_entries=len(result.data.models) + 7)
     for ax, shift in zip(axes, shifts):
         _shift_panel(ax, result, shift, bounds, styles, scale)
     for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):

@@ -36,6 +36,7 @@ class RunConfig:
     labels: str | None = None  # real: ImageNet ReaL (timm's bundled), or a JSON file of the same form
     protocol: str = "imagenet"  # or sixteen-class: only photos of model-vs-human's 16 categories
     corruption_protocol: str = "native"  # or imagenet-c: the released dataset's recipe, JPEG 85 at 224 px
+    population: str = "testbed"  # or timm, timm-in1k: whose published lines the natural shifts are read on
     out: str | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -68,7 +69,9 @@ LIST_TEXT = ("models", "resolutions", "transforms", "severities", "classes")  # 
 PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
-TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels")
+TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels",
+        "population")
+POPULATIONS = ("testbed", "timm", "timm-in1k")  # analysis/references.py POPULATIONS (not imported: config stays light)
 
 
 def _unknown_key(key: str, origin: str) -> UserError:
@@ -128,6 +131,8 @@ def normalise_options(values: dict[str, Any], origin: str = "options") -> dict[s
                 value = str(value)
             else:
                 raise UserError(f"{_name(key, origin)} must be text, not {value!r}")
+        if key == "population" and value not in POPULATIONS:
+            raise UserError(f"{_name(key, origin)} must be one of {', '.join(POPULATIONS)}, not {value!r}")
         out[key] = value
     return out
 
