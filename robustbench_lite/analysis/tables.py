@@ -26,6 +26,7 @@ from .pairwise import pairwise_mcnemar
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
 from .shifts import run_shifts, shift_correlation, shift_lines, shift_table
+from .trouble import SelectiveTables, selective_tables
 
 
 @dataclass
@@ -139,6 +140,7 @@ class Analysis:
     stimuli: StimulusTables | None = None  # mvh: runs: error consistency, shape bias (consistency.py)
     shifts: pd.DataFrame = field(default_factory=pd.DataFrame)  # shifts.csv: per (model, natural shift)
     shift_correlation: pd.DataFrame = field(default_factory=pd.DataFrame)  # shift_correlation.csv
+    selective: SelectiveTables | None = None  # selective.csv, accuracy_estimates.csv, risk-coverage curves
 
     @property
     def shift_names(self) -> list[str]:
@@ -233,7 +235,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
                     placement=placement, humans=humans, human_scores=scores, seconds=seconds, stimuli=stimuli,
                     shifts=shift_table(summary, run_fit.effective, shifts),
                     shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
-                                                        seed=seed) if shifts else pd.DataFrame())
+                                                        seed=seed) if shifts else pd.DataFrame(),
+                    selective=selective_tables(data.records, data.models, summary))
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -243,6 +246,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         **({"humans": result.humans} if len(result.humans) else {}),
         **(result.stimuli.csvs() if result.stimuli is not None else {}),
         **({"shifts": result.shifts, "shift_correlation": result.shift_correlation} if len(result.shifts) else {}),
+        **(result.selective.csvs() if result.selective is not None else {}),
     }
     written = {}
     for name, frame in tables.items():

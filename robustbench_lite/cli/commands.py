@@ -280,6 +280,15 @@ def _register_analysis_commands() -> None:
 _register_analysis_commands()
 
 
+def _register_estimate_command() -> None:
+    from .estimate import estimate_command
+
+    cli.add_command(estimate_command, "estimate")
+
+
+_register_estimate_command()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: one-line errors for user mistakes (exit 2), 130 on Ctrl-C."""
     import sys

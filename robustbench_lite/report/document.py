@@ -247,8 +247,12 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     if len(result.shifts):
         files.paragraphs += ["shifts.csv", "shift_correlation.csv"]
     stimuli = _stimuli_section(result)
+    from .selective_panels import trouble_section
+
+    trouble = [s for s in [trouble_section(result, plots)] if s is not None]
     return [top, run, ranking, published, *([shifts] if shifts.paragraphs else []),
-            *([humans] if humans.paragraphs else []), *stimuli, reproducibility, accuracy, conditions, pairwise, files]
+            *([humans] if humans.paragraphs else []), *stimuli, *trouble, reproducibility, accuracy, conditions,
+            pairwise, files]
 
 
 def _shifts_section(result: Analysis, plots: dict[str, Path]) -> Section:

@@ -33,12 +33,14 @@ def make_plots(result: Analysis, plot_dir: Path) -> dict[str, Path]:
     plots: dict[str, Path] = {}
     with plt.rc_context({"font.size": 8, "axes.titlesize": 9, "figure.dpi": DPI, "savefig.dpi": DPI}):
         from .human_panels import plot_psychometric
+        from .selective_panels import plot_trouble
         from .shift_panels import plot_natural_shifts
 
         for name, draw in [("published", plot_published), ("natural_shifts", plot_natural_shifts),
                            ("psychometric", plot_psychometric),
                            ("reproducibility", plot_reproducibility), ("severity", plot_severity),
-                           ("drop_heatmap", plot_drop_heatmap), ("confidence", plot_confidence)]:
+                           ("drop_heatmap", plot_drop_heatmap), ("confidence", plot_confidence),
+                           ("trouble", plot_trouble)]:
             figure = draw(result, colours)
             if figure is None:
                 continue

@@ -1,0 +1,149 @@
+"""The report's "Does it know when it is in trouble?" section: label-free accuracy estimates against the
+measured top-1 (each method's mean absolute error), risk-coverage curves of the worst conditions, and a
+two-sentence reading computed from accuracy_estimates.csv and selective.csv."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..analysis.accuracy_estimates import METHODS, mean_absolute_errors
+from ..analysis.tables import Analysis
+from .drawing import panel_title, plain
+
+TITLE = "Does it know when it is in trouble?"
+METHOD_NAMES = {"ac": "AC", "doc": "DoC", "atc": "ATC", "aline-s": "ALine-S", "aline-d": "ALine-D"}
+METHOD_STYLE = {"ac": ("#7f7f7f", "o"), "doc": ("#1f77b4", "s"), "atc": ("#d62728", "^"),
+                "aline-s": ("#2ca02c", "D"), "aline-d": ("#9467bd", "v")}
+EXPLANATION = ("Label-free estimates of each condition's top-1 from the model's outputs alone, the source being the "
+               "run's clean photos (a natural shift's own counterpart for ImageNet-R/A): AC = mean confidence; "
+               "DoC = clean top-1 + change in mean confidence (Guillory et al. 2021); ATC = share of photos above the "
+               "clean confidence threshold below which clean photos are as many as clean errors (Garg et al. 2022); "
+               "ALine-S/-D = agreement between every two models on the probit line (Baek et al. 2022; >= 3 models). "
+               "Selective prediction: keep the k most confident photos; AURC is the mean error over k = 1..n "
+               "(Geifman & El-Yaniv 2017), E-AURC its excess over a perfect ranking at the same accuracy. "
+               "Tables: accuracy_estimates.csv, selective.csv.")
+
+
+def trouble_text(result: Analysis) -> list[str]:
+    """Two sentences: which estimate to trust on this run, and where the model's confidence misleads most."""
+    tables = result.selective
+    if tables is None or tables.selective.empty:
+        return []
+    estimates, selective = tables.estimates, tables.selective
+    sentences = []
+    mae = mean_absolute_errors(estimates)
+    if len(mae):
+        best = mae.idxmin()
+        others = ", ".join(f"{METHOD_NAMES[m]} {v:.1f}" for m, v in mae.items() if m != best)
+        cells = len(estimates[["model", "condition"]].drop_duplicates())
+        sentences.append(f"Over the run's {cells} model x condition cells, {METHOD_NAMES[best]}'s estimate of top-1 "
+                         f"came closest to the measured one (mean absolute error {mae[best]:.1f} points"
+                         f"{'; ' + others if others else ''}), so it is the estimate to trust on photos like these"
+                         f"{' although it still misses by that much on average' if mae[best] >= 5 else ''}.")
+    else:
+        sentences.append("The run has no labelled source condition (clean) to estimate accuracy from, so only "
+                         "selective prediction is reported.")
+    ac = estimates.loc[estimates["method"] == "ac"]
+    if len(ac):
+        worst = ac.loc[ac["error"].idxmax()]
+        row = selective.loc[(selective["model"] == worst["model"]) & (selective["condition"] == worst["condition"])].iloc[0]
+        sentences.append(f"Its confidence misleads most on {worst['condition']}: {worst['model']} averages "
+                         f"{worst['estimated_top1']:.0f} % confidence but is right on {worst['measured_top1']:.0f} % "
+                         f"of the photos, and even its most confident half is right on only "
+                         f"{row['accuracy_at_coverage_50']:.0f} % (E-AURC {row['e_aurc']:.3f}).")
+    else:
+        row = selective.loc[selective["e_aurc"].idxmax()]
+        sentences.append(f"Its confidence ranks its answers worst on {row['condition']}: {row['model']}'s most "
+                         f"confident half is right on {row['accuracy_at_coverage_50']:.0f} % at {row['top1']:.0f} % "
+                         f"top-1 overall (E-AURC {row['e_aurc']:.3f}).")
+    return [" ".join(sentences)]
+
+
+def _estimates_panel(ax, estimates: pd.DataFrame) -> None:
+    mae = mean_absolute_errors(estimates)
+    ax.plot([0, 100], [0, 100], ls="--", color="0.6", lw=0.8, label="y = x")
+    for method in METHODS:
+        part = estimates.loc[estimates["method"] == method].dropna(subset=["estimated_top1"])
+        if part.empty:
+            continue
+        colour, marker = METHOD_STYLE[method]
+        ax.scatter(part["measured_top1"], part["estimated_top1"], s=16, color=colour, marker=marker, alpha=0.75,
+                   lw=0, label=f"{METHOD_NAMES[method]} (MAE {mae.get(method, np.nan):.1f} pts)")
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_aspect("equal")
+    ax.set_xlabel("measured top-1 (%)")
+    ax.set_ylabel("estimated top-1 without labels (%)")
+    ax.set_title(f"Label-free estimates, {estimates['condition'].nunique()} conditions x "
+                 f"{estimates['model'].nunique()} models")
+    ax.grid(alpha=0.3, lw=0.5)
+    ax.legend(loc="upper left", fontsize=7, frameon=False)
+
+
+def _curve_panel(ax, curves: pd.DataFrame, selective: pd.DataFrame, condition: str, colours: dict) -> None:
+    for model, part in curves.loc[curves["condition"] == condition].groupby("model", sort=False):
+        ax.plot(100 * part["coverage"], 100 * part["risk"], color=colours.get(model), lw=1.2, label=model)
+    rows = selective.loc[selective["condition"] == condition]
+    ax.set_title(panel_title(f"{condition}: top-1 {rows['top1'].mean():.0f} %, AURC {rows['aurc'].mean():.2f}"),
+                 fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 100)
+    ax.set_xlabel("coverage: most confident photos kept (%)", fontsize=7)
+    ax.set_ylabel("error among them (%)", fontsize=7)
+    ax.grid(alpha=0.3, lw=0.5)
+
+
+def plot_trouble(result: Analysis, colours: dict):
+    """Estimated vs measured top-1 per method (y = x; MAE in the legend) beside the risk-coverage curves
+    of clean and the worst conditions; None when the run has neither."""
+    import matplotlib.pyplot as plt
+
+    tables = result.selective
+    if tables is None or (tables.estimates.empty and tables.curves.empty):
+        return None
+    shown = list(dict.fromkeys(tables.curves["condition"])) if len(tables.curves) else []
+    has_estimates = not tables.estimates.empty
+    cols = 1 + (2 if len(shown) > 1 else len(shown)) if has_estimates else min(len(shown), 2)
+    figure = plt.figure(figsize=(3.6 * cols + (1.2 if has_estimates else 0), 7.0 if len(shown) > 1 else 3.8))
+    grid = figure.add_gridspec(2 if len(shown) > 1 else 1, cols, width_ratios=[1.5] + [1] * (cols - 1)
+                               if has_estimates else None)
+    if has_estimates:
+        _estimates_panel(figure.add_subplot(grid[:, 0]), tables.estimates)
+    start = 1 if has_estimates else 0
+    cells = [(r, c) for r in range(grid.nrows) for c in range(start, cols)]
+    for (r, c), condition in zip(cells, shown):
+        _curve_panel(figure.add_subplot(grid[r, c]), tables.curves, tables.selective, condition, colours)
+    if shown:
+        figure.legend(*_model_handles(result.data.models, colours), loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                      ncol=min(4, len(result.data.models)), frameon=False, fontsize=7,
+                      title="risk-coverage curves", title_fontsize=7)
+    figure.suptitle(plain("Does it know when it is in trouble? Estimates without labels, and error among the "
+                          "most confident answers"), y=1.0)
+    figure.tight_layout()
+    return figure
+
+
+def _model_handles(models, colours: dict):
+    from matplotlib.lines import Line2D
+
+    return [Line2D([0], [0], color=colours.get(m), lw=1.5) for m in models], [plain(m) for m in models]
+
+
+def trouble_section(result: Analysis, plots: dict):
+    """The report section (None when the run has no selective tables)."""
+    from .document import Section
+
+    paragraphs = trouble_text(result)
+    if not paragraphs:
+        return None
+    section = Section(TITLE, [*paragraphs, EXPLANATION])
+    if "trouble" in plots:
+        section.plots.append(("trouble", "Left: each method's label-free estimate against the measured top-1, one "
+                              "point per model x condition, y = x dashed, mean absolute error in the legend. Right: "
+                              "error among the k most confident photos against coverage k/n, for clean and the "
+                              "conditions with the lowest top-1 (a line per model)."))
+    mae = mean_absolute_errors(result.selective.estimates)
+    if len(mae):
+        section.tables.append(("Mean absolute error of each estimate (points)",
+                               pd.DataFrame({"method": [METHOD_NAMES[m] for m in mae.index], "mae": mae.to_numpy()})))
+    return section
