@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import click
 
-from .commands import CONTEXT, find_shared_sample
+from ..data.demo_photos import find_shared_sample
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 @click.command("estimate", context_settings=CONTEXT)

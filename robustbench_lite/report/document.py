@@ -249,7 +249,7 @@ def report_sections(result: Analysis, plots: dict[str, Path], out_dir: Path) -> 
     stimuli = _stimuli_section(result)
     from .selective_panels import trouble_section
 
-    trouble = [s for s in [trouble_section(result, plots)] if s is not None]
+    trouble = [Section(**fields) for fields in [trouble_section(result, plots)] if fields is not None]
     return [top, run, ranking, published, *([shifts] if shifts.paragraphs else []),
             *([humans] if humans.paragraphs else []), *stimuli, *trouble, reproducibility, accuracy, conditions,
             pairwise, files]

@@ -129,21 +129,16 @@ def _model_handles(models, colours: dict):
     return [Line2D([0], [0], color=colours.get(m), lw=1.5) for m in models], [plain(m) for m in models]
 
 
-def trouble_section(result: Analysis, plots: dict):
-    """The report section (None when the run has no selective tables)."""
-    from .document import Section
-
+def trouble_section(result: Analysis, plots: dict) -> dict | None:
+    """The report section as the document's Section fields (title, paragraphs, plots, tables); None without tables."""
     paragraphs = trouble_text(result)
     if not paragraphs:
         return None
-    section = Section(TITLE, [*paragraphs, EXPLANATION])
-    if "trouble" in plots:
-        section.plots.append(("trouble", "Left: each method's label-free estimate against the measured top-1, one "
-                              "point per model x condition, y = x dashed, mean absolute error in the legend. Right: "
-                              "error among the k most confident photos against coverage k/n, for clean and the "
-                              "conditions with the lowest top-1 (a line per model)."))
+    figures = [("trouble", "Left: each method's label-free estimate against the measured top-1, one point per "
+                "model x condition, y = x dashed, mean absolute error in the legend. Right: error among the k most "
+                "confident photos against coverage k/n, for clean and the conditions with the lowest top-1 (a line "
+                "per model).")] if "trouble" in plots else []
     mae = mean_absolute_errors(result.selective.estimates)
-    if len(mae):
-        section.tables.append(("Mean absolute error of each estimate (points)",
-                               pd.DataFrame({"method": [METHOD_NAMES[m] for m in mae.index], "mae": mae.to_numpy()})))
-    return section
+    tables = [("Mean absolute error of each estimate (points)",
+               pd.DataFrame({"method": [METHOD_NAMES[m] for m in mae.index], "mae": mae.to_numpy()}))] if len(mae) else []
+    return {"title": TITLE, "paragraphs": [*paragraphs, EXPLANATION], "plots": figures, "tables": tables}
