@@ -15,7 +15,8 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 @click.option("--models", default="efficientnet_lite*", show_default=True,
               help="As for run: packaged names and wildcards, timm:NAME, ARCH@PATH, NAME@192px. AC, DoC and ATC need "
                    "one model; ALine-S and ALine-D need three or more.")
-@click.option("--resolutions", help="As for run: also every model at these input sides, each a model row.")
+@click.option("--resolutions", help="As for run: every model at these input sides (crop and interpolation kept), each a model row "
+                                         "named like efficientnet_lite0@192px.  e.g. --resolutions 128,160,192")
 @click.option("--reference-data", help="Labelled clean photos the estimates start from (as run's --data).  "
                                        "[default: the photos `make demo` uses: ../shared/data/imagenet-sample "
                                        "beside a checkout, else the downloaded imagenet-sample]")

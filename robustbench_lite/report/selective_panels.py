@@ -41,8 +41,8 @@ def trouble_text(result: Analysis) -> list[str]:
                          f"{'; ' + others if others else ''}), so it is the estimate to trust on photos like these"
                          f"{' although it still misses by that much on average' if mae[best] >= 5 else ''}.")
     else:
-        sentences.append("The run has no labelled source condition (clean) to estimate accuracy from, so only "
-                         "selective prediction is reported.")
+        sentences.append("No condition of the run has labelled photos of its own source (clean, or a natural "
+                         "shift's counterpart) to estimate its accuracy from, so only selective prediction is reported.")
     ac = estimates.loc[estimates["method"] == "ac"]
     if len(ac):
         worst = ac.loc[ac["error"].idxmax()]
