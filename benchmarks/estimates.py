@@ -76,7 +76,7 @@ def main() -> int:
     clean = data.records.loc[data.records["transform"] == "clean"]
     machine = (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPU cores, {args.device}, "
                f"torch {__import__('torch').__version__}")
-    print(f"\n{args.photos} photos x {len(conditions)} conditions x {len(data.models)} model rows "
+    print(f"\n{args.photos} photos x clean + {len(conditions)} conditions x {len(data.models)} model rows "
           f"({', '.join(data.models)}); clean top-1 {100 * clean['correct1'].mean():.1f} % (mean over rows); "
           f"run {run_seconds:.0f} s on {machine}\n")
     names = {"ac": "AC", "doc": "DoC", "atc": "ATC", "aline-s": "ALine-S", "aline-d": "ALine-D"}

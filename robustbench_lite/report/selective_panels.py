@@ -77,15 +77,15 @@ def _estimates_panel(ax, estimates: pd.DataFrame) -> None:
     ax.set_title(f"Label-free estimates, {estimates['condition'].nunique()} conditions x "
                  f"{estimates['model'].nunique()} models")
     ax.grid(alpha=0.3, lw=0.5)
-    ax.legend(loc="upper left", fontsize=7, frameon=False)
+    ax.legend(loc="lower right", fontsize=7, framealpha=0.85)
 
 
 def _curve_panel(ax, curves: pd.DataFrame, selective: pd.DataFrame, condition: str, colours: dict) -> None:
     for model, part in curves.loc[curves["condition"] == condition].groupby("model", sort=False):
         ax.plot(100 * part["coverage"], 100 * part["risk"], color=colours.get(model), lw=1.2, label=model)
     rows = selective.loc[selective["condition"] == condition]
-    ax.set_title(panel_title(f"{condition}: top-1 {rows['top1'].mean():.0f} %, AURC {rows['aurc'].mean():.2f}"),
-                 fontsize=8)
+    ax.set_title(panel_title(f"{condition}: top-1 {rows['top1'].mean():.0f} %, AURC {rows['aurc'].mean():.2f} "
+                             "(model means)", width=48), fontsize=8)
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 100)
     ax.set_xlabel("coverage: most confident photos kept (%)", fontsize=7)
