@@ -28,6 +28,7 @@ from .published_rows import published_rows, write_published, write_table
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
 from .shifts import published_fit, run_shifts, shift_correlation, shift_lines, shift_table
+from .trouble import SelectiveTables, selective_tables
 
 
 @dataclass
@@ -143,6 +144,7 @@ class Analysis:
     shift_correlation: pd.DataFrame = field(default_factory=pd.DataFrame)  # shift_correlation.csv
     population: str = "testbed"  # whose published lines the natural shifts are read on (references.POPULATIONS)
     published_models: pd.DataFrame = field(default_factory=pd.DataFrame)  # published.csv: timm's row of each model
+    selective: SelectiveTables | None = None  # selective.csv, accuracy_estimates.csv, risk-coverage curves
 
     @property
     def shift_names(self) -> list[str]:
@@ -246,7 +248,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
                     shifts=shift_table(summary, run_fit.effective, shifts),
                     shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
                                                         seed=seed) if shifts else pd.DataFrame(),
-                    population=population, published_models=published_rows(data.manifests, summary, placement[0]))
+                    population=population, published_models=published_rows(data.manifests, summary, placement[0]),
+                    selective=selective_tables(data.records, data.models, summary))
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -256,6 +259,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         **({"humans": result.humans} if len(result.humans) else {}),
         **(result.stimuli.csvs() if result.stimuli is not None else {}),
         **({"shifts": result.shifts, "shift_correlation": result.shift_correlation} if len(result.shifts) else {}),
+        **(result.selective.csvs() if result.selective is not None else {}),
     }
     written = {}
     for name, frame in tables.items():

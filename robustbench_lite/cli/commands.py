@@ -208,15 +208,7 @@ def preview_command(photos: str, transforms: str, severities: str | None, output
     click.echo(f"wrote {path}")
 
 
-def find_shared_sample() -> str:
-    """The project's shared photos when this is a checkout beside ../shared, else the named dataset."""
-    from pathlib import Path
-
-    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
-        candidate = base.parent / "shared" / "data" / "imagenet-sample"
-        if candidate.is_dir():
-            return str(candidate)
-    return "imagenet-sample"
+from ..data.demo_photos import find_shared_sample  # noqa: E402  (the demo's and `estimate`'s photos)
 
 
 DEMO_MODELS = ("efficientnet_lite0,efficientnet_lite1,efficientnet_lite2,"
@@ -272,6 +264,15 @@ def _register_analysis_commands() -> None:
 
 
 _register_analysis_commands()
+
+
+def _register_estimate_command() -> None:
+    from .estimate import estimate_command
+
+    cli.add_command(estimate_command, "estimate")
+
+
+_register_estimate_command()
 
 
 def main(argv: list[str] | None = None) -> int:

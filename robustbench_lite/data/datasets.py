@@ -69,20 +69,29 @@ def _synset_folder_samples(root: Path) -> Dataset:
     ]
     samples = []
     for folder in folders:
-        label = index[folder.name]
-        for dirpath, dirnames, filenames in os.walk(folder.path, followlinks=False):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-            for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
-                rel = (Path(dirpath) / name).relative_to(root).as_posix()
-                ignored.append({"path": rel, "reason": "symbolic link to a folder, not followed (it could loop)"})
-            for name in sorted(filenames):
-                path = Path(dirpath) / name
-                rel = path.relative_to(root).as_posix()
-                if is_image_file(path):
-                    samples.append(Sample(rel, path, label))
-                elif not name.startswith("."):
-                    ignored.append({"path": rel, "reason": "not an image file type"})
+        photos, strays = walk_photos(root, Path(folder.path))
+        samples += [Sample(rel, path, index[folder.name]) for rel, path in photos]
+        ignored += strays
     return Dataset(root, samples, ignored)
+
+
+def walk_photos(root: Path, folder: Path) -> tuple[list[tuple[str, Path]], list[dict]]:
+    """Every photo below `folder` as (path relative to `root`, path), in sorted order, and the files left out
+    with their reason; hidden files and folders are skipped, folder links not followed (they could loop)."""
+    photos, ignored = [], []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in [d for d in dirnames if os.path.islink(os.path.join(dirpath, d))]:
+            rel = (Path(dirpath) / name).relative_to(root).as_posix()
+            ignored.append({"path": rel, "reason": "symbolic link to a folder, not followed (it could loop)"})
+        for name in sorted(filenames):
+            path = Path(dirpath) / name
+            rel = path.relative_to(root).as_posix()
+            if is_image_file(path):
+                photos.append((rel, path))
+            elif not name.startswith("."):
+                ignored.append({"path": rel, "reason": "not an image file type"})
+    return photos, ignored
 
 
 def _read_val_ground_truth(root: Path) -> dict[str, int] | None:

@@ -26,11 +26,13 @@ def figure_makers() -> list[tuple[str, Callable]]:
     """(name, draw(result, styles) -> Figure | None) of every figure, in the report's order."""
     from .human_panels import plot_psychometric
     from .line_panels import plot_published, plot_reproducibility
+    from .selective_panels import plot_trouble
     from .shift_panels import plot_natural_shifts
 
     return [("published", plot_published), ("natural_shifts", plot_natural_shifts),
             ("psychometric", plot_psychometric), ("reproducibility", plot_reproducibility),
-            ("drop_heatmap", plot_drop_heatmap), ("severity", plot_severity), ("confidence", plot_confidence)]
+            ("drop_heatmap", plot_drop_heatmap), ("severity", plot_severity), ("confidence", plot_confidence),
+            ("trouble", plot_trouble)]
 
 
 def make_plots(result: Analysis, plot_dir: Path, vector: str | None = None) -> dict[str, Path]:

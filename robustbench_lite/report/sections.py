@@ -196,6 +196,14 @@ def stimuli_section(result: Analysis, plots: Plots) -> Section | None:
                    [(f"{name}.csv", fractions_table(frame)) for name, frame in tables.csvs().items()])
 
 
+def trouble_builder(result: Analysis, plots: Plots) -> Section | None:
+    """Does it know when it is in trouble? Label-free estimates and selective prediction (selective_panels)."""
+    from .selective_panels import trouble_section
+
+    fields = trouble_section(result, plots)
+    return None if fields is None else Section(**fields)
+
+
 def reproducibility_section(result: Analysis, plots: Plots) -> Section:
     fit = result.fit
     usable = fit.lines.loc[fit.lines["status"] == "ok"]
@@ -290,8 +298,9 @@ def pairwise_section(result: Analysis, plots: Plots) -> Section:
 
 SectionBuilder = Callable[[Analysis, Plots], "Section | list[Section] | None"]
 SECTION_BUILDERS: list[SectionBuilder] = [
-    headline_section, run_section, ranking_section, published_section, published_models_builder, shifts_section, humans_section,
-    stimuli_section, reproducibility_section, accuracy_section, conditions_section, pairwise_section,
+    headline_section, run_section, ranking_section, published_section, published_models_builder, shifts_section,
+    humans_section, stimuli_section, trouble_builder, reproducibility_section, accuracy_section, conditions_section,
+    pairwise_section,
 ]
 
 
