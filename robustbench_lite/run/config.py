@@ -36,6 +36,7 @@ class RunConfig:
     labels: str | None = None  # real: ImageNet ReaL (timm's bundled), or a JSON file of the same form
     protocol: str = "imagenet"  # or sixteen-class: only photos of model-vs-human's 16 categories
     corruption_protocol: str = "native"  # or imagenet-c: the released dataset's recipe, JPEG 85 at 224 px
+    stability: str | None = None  # imagenet-p: perturbation sequences scored frame by frame (run/stability.py)
     out: str | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -68,7 +69,8 @@ LIST_TEXT = ("models", "resolutions", "transforms", "severities", "classes")  # 
 PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
-TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels")
+TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels",
+        "stability")
 
 
 def _unknown_key(key: str, origin: str) -> UserError:

@@ -143,6 +143,9 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
             echo(f"--data {config.data}: model-vs-human's stimuli are scored by their 16-class categories "
                  "(--protocol sixteen-class)")
         config = replace(config, protocol="sixteen-class", transforms=config.transforms or "none")
+    from .stability import parse_stability
+
+    parse_stability(config.stability)  # a bad --stability fails now
     specs = select_transforms(config.transforms)
     severities = parse_severities(config.severities)
     pinned = pinned_severities(config.transforms)
