@@ -76,7 +76,7 @@ def render_report(result: Analysis, out_dir: Path | str) -> dict[str, Path]:
     from .stability_panels import stability_section
 
     stability = stability_section(result.data, out_dir, plots, written)  # --stability runs: stability.csv
-    sections[-1:-1] = [stability] if stability is not None else []
+    sections[-1:-1] = [Section(*stability)] if stability is not None else []
     written["html"] = out_dir / "report.html"
     written["html"].write_text(render_html(sections, plots), encoding="utf-8")
     written["markdown"] = out_dir / "report.md"

@@ -65,10 +65,9 @@ def stability_text(table: pd.DataFrame) -> list[str]:
     return text
 
 
-def stability_section(data, out_dir: Path, plots: dict, written: dict):
-    """Write stability.csv and plots/stability.png for runs with `--stability`; the report Section, or None."""
-    from .document import Section
-
+def stability_section(data, out_dir: Path, plots: dict, written: dict) -> tuple | None:
+    """Write stability.csv and plots/stability.png for runs with `--stability`; the report section's
+    (title, paragraphs, tables, plots), or None."""
     table = run_stability_table(data.run_dirs, data.manifests)
     if table.empty:
         return None
@@ -76,5 +75,5 @@ def stability_section(data, out_dir: Path, plots: dict, written: dict):
     table.to_csv(written["stability"], index=False)
     plots["stability"] = draw_flip_rates(table, Path(out_dir) / "plots" / "stability.png")
     written["plot:stability"] = plots["stability"]
-    return Section("Stability", stability_text(table), [("stability.csv", table)],
-                   [("stability", "Flip probability per ImageNet-P perturbation, a bar per model.")])
+    return ("Stability", stability_text(table), [("stability.csv", table)],
+            [("stability", "Flip probability per ImageNet-P perturbation, a bar per model.")])
