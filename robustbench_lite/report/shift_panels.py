@@ -124,10 +124,11 @@ def plot_natural_shifts(result: Analysis, colours: dict):
     rows = result.published.loc[result.published["condition"].isin(shifts)] if len(result.published) else []
     scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
-    figure, axes = panel_grid(len(shifts) + len(REFERENCE_ONLY_SHIFTS), size=3.4, max_cols=4)
+    references = [s for s in REFERENCE_ONLY_SHIFTS if s not in shifts]  # ObjectNet measured: its own panel
+    figure, axes = panel_grid(len(shifts) + len(references), size=3.4, max_cols=4)
     for ax, shift in zip(axes, shifts):
         _shift_panel(ax, result, shift, bounds, colours, scale)
-    for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):
+    for ax, shift in zip(axes[len(shifts):], references):
         _reference_panel(ax, shift, scale)
     handles = {}
     for ax in axes[:len(shifts)]:

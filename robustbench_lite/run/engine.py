@@ -172,7 +172,7 @@ def _run_pass(plan: Plan, photos: PhotoSet, todo: list, geometry, evaluator: Blo
                 bar.update(len(bad) * sum(len(n) for n in pending.values()))
             samples = [samples_of[i] for i in indices.tolist()]
             if samples:
-                evaluator.run_block(b, samples, pixels, pending, photos.logit_classes)
+                evaluator.run_block(b, samples, pixels, pending, photos.logit_classes, photos.merged)
             else:  # every photo of the block undecodable: mark its cells done, with no rows
                 for c, names in pending.items():
                     store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)

@@ -39,6 +39,7 @@ class PhotoSet:
     samples: list[Sample]
     conditions: list[Condition]
     logit_classes: frozenset[int] | None = None  # logits restricted to these classes (None: all 1,000)
+    merged: tuple[tuple[int, ...], ...] | None = None  # ImageNet classes scored as one answer (ObjectNet)
 
 
 @dataclass
@@ -65,11 +66,12 @@ class Plan:
         sets = [PhotoSet("", self.samples, self.conditions, restricted)]
         for shift in self.shifts:
             own = frozenset(s.label for s in shift.samples) if self.config.restrict_logits else None
-            sets.append(PhotoSet(shift.name, shift.samples, [Condition(shift.name, 0, 0.0)], shift.classes or own))
+            sets.append(PhotoSet(shift.name, shift.samples, [Condition(shift.name, 0, 0.0)], shift.classes or own,
+                                 shift.merged))
         for shift in self.shifts:
             if shift.classes is not None:
-                sets.append(PhotoSet(shift.counterpart, counterpart_samples(self.samples, shift.classes),
-                                     [Condition(shift.counterpart, 0, 0.0)], shift.classes))
+                sets.append(PhotoSet(shift.counterpart, counterpart_samples(self.samples, shift.classes, shift.name),
+                                     [Condition(shift.counterpart, 0, 0.0)], shift.classes, shift.merged))
         return sets
 
     def shift_conditions(self) -> list[dict]:
@@ -182,7 +184,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
     config = replace(config, shifts=[absolute_spec(spec) for spec in parse_shift_specs(config.shifts)])  # absolute
     shifts = [open_shift(spec, config.limit, classes) for spec in config.shifts]
     for shift in shifts:
-        if shift.classes is not None and not counterpart_samples(samples, shift.classes):
+        if shift.classes is not None and not counterpart_samples(samples, shift.classes, shift.name):
             echo(f"warning: no photo of --data is in {shift.name}'s {len(shift.classes)} classes: "
                  f"{shift.counterpart} has no rows to compare {shift.name} with")
     run_dir = Path(config.out) if config.out else default_run_dir()

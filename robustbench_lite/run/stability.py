@@ -87,7 +87,7 @@ class SequenceEvaluator:
         return torch.floor(cut.clamp(0.0, 1.0) * 255) / 255  # the release's 8-bit frames
 
     def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor,
-                  pending: dict[Condition, list[str]], classes=None) -> None:
+                  pending: dict[Condition, list[str]], classes=None, merged=None) -> None:
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
         labels = torch.from_numpy(labels_host).to(self.device)
