@@ -78,7 +78,8 @@ def draw_perlin_noise(rng: PhotoRNG, x: Tensor, level: float) -> dict:
     perms, grads = [], []
     for photo_raw, photo_swaps in zip(raw, swaps):  # drawing a permutation: a short loop per photo
         g = (photo_raw % (2 * b) - b) / b
-        g = g / np.linalg.norm(g, axis=1, keepdims=True)
+        norm = np.linalg.norm(g, axis=1, keepdims=True)  # 0 for a (0, 0) draw (1 in 262,144): the release
+        g = np.divide(g, norm, out=np.zeros_like(g), where=norm > 0)  # divides by it and gets NaN; ours keeps 0
         p = np.arange(2 * b + 2)
         for i, draw in zip(range(b - 1, -1, -1), photo_swaps):
             j = draw % b
