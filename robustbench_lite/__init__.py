@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from .version import __version__
 
-_LAZY = {"register_transform": "conditions.registry", "PhotoRNG": "conditions.rng", "run": None}
+_LAZY = {"register_transform": "conditions.registry", "PhotoRNG": "conditions.rng",
+         "register_sequence": "conditions.sequences", "run": None}
 
 
 def __getattr__(name: str):
-    """Load `register_transform`, `PhotoRNG` or `run` (the callable run stage) when first asked for."""
+    """Load `register_transform`, `register_sequence`, `PhotoRNG` or `run` (the callable run stage) when first asked for."""
     if name not in _LAZY:
         raise AttributeError(f"module 'robustbench_lite' has no attribute {name!r}")
     import importlib
@@ -27,4 +28,4 @@ def __getattr__(name: str):
     return value
 
 
-__all__ = ["register_transform", "PhotoRNG", "run", "__version__"]
+__all__ = ["register_transform", "register_sequence", "PhotoRNG", "run", "__version__"]

@@ -57,7 +57,7 @@ def _records(model: str, transform: str, severity: int, prefix: str, n: int, acc
         "confidence": pa.array(np.full(n, 0.6, np.float32)), "correct1": pa.array(right),
         "correct5": pa.array(right), "sixteen_class_answer": pa.array(["dog"] * n, pa.string()),
         "sixteen_class_correct": pa.array(np.zeros(n, bool), mask=np.ones(n, bool)),
-        "stimulus_condition": pa.nulls(n, pa.string()),
+        "stimulus_condition": pa.nulls(n, pa.string()), "frame": pa.nulls(n, pa.int16()),
     }, schema=record_schema(False))
 
 
@@ -124,7 +124,8 @@ def test_condition_keys_and_shift_names():
             condition_key("rotate", 3)] == ["imagenet-r", "clean@r-classes", "clean", "rotate@3"]
     assert references.testbed_shift("imagenetv2-top-images") == "imagenetv2-topimages"
     assert references.testbed_shift("imagenetv2-topimages") == "imagenetv2-topimages"
-    assert references.testbed_shift("rotate") is None and not references.is_natural_shift("objectnet")
+    assert references.testbed_shift("rotate") is None and not references.is_natural_shift("rotate")
+    assert references.is_natural_shift("objectnet")  # measured from a local copy (--shifts objectnet=DIR)
     assert [references.counterpart(s) for s in ("imagenet-r", "imagenet-a", "imagenet-sketch")] == [
         "clean@r-classes", "clean@a-classes", "clean"]
     lines, rows = shift_lines(["imagenetv2-top-images"], "logit", "val")

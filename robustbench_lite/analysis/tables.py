@@ -28,6 +28,7 @@ from .published_rows import published_rows, write_published, write_table
 from .references import is_mapped, is_natural_shift, reference_line, run_placement
 from .run_fit import RunFit, fit_run
 from .shifts import published_fit, run_shifts, shift_correlation, shift_lines, shift_table
+from .stability import run_stability_table
 from .trouble import SelectiveTables, selective_tables
 
 
@@ -145,6 +146,7 @@ class Analysis:
     population: str = "testbed"  # whose published lines the natural shifts are read on (references.POPULATIONS)
     published_models: pd.DataFrame = field(default_factory=pd.DataFrame)  # published.csv: timm's row of each model
     selective: SelectiveTables | None = None  # selective.csv, accuracy_estimates.csv, risk-coverage curves
+    stability: pd.DataFrame = field(default_factory=pd.DataFrame)  # stability.csv (--stability imagenet-p runs)
 
     @property
     def shift_names(self) -> list[str]:
@@ -249,7 +251,8 @@ def analyse(data: RunData, baseline: str | None = None, scale: str = "logit", n_
                     shift_correlation=shift_correlation(run_fit.effective, synthetic, shifts, data.models,
                                                         seed=seed) if shifts else pd.DataFrame(),
                     population=population, published_models=published_rows(data.manifests, summary, placement[0]),
-                    selective=selective_tables(data.records, data.models, summary))
+                    selective=selective_tables(data.records, data.models, summary),
+                    stability=run_stability_table(data.run_dirs, data.manifests))
 
 
 def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
@@ -260,6 +263,7 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
         **(result.stimuli.csvs() if result.stimuli is not None else {}),
         **({"shifts": result.shifts, "shift_correlation": result.shift_correlation} if len(result.shifts) else {}),
         **(result.selective.csvs() if result.selective is not None else {}),
+        **({"stability": result.stability} if len(result.stability) else {}),
     }
     written = {}
     for name, frame in tables.items():
@@ -270,9 +274,13 @@ def write_tables(result: Analysis, out_dir: Path) -> dict[str, Path]:
 
 
 def write_summary(data: RunData, out_dir: Path, baseline: str | None = None) -> pd.DataFrame:
-    """summary.csv and published.csv (a run without --report), from loaded runs; returns the summary."""
+    """summary.csv, published.csv and (--stability runs) stability.csv without --report, from loaded runs;
+    returns the summary."""
     summary = run_summary(data, baseline or data.config("baseline") or data.models[0])
     summary.to_csv(Path(out_dir) / "summary.csv", index=False)
+    stability = run_stability_table(data.run_dirs, data.manifests)
+    if len(stability):
+        stability.to_csv(Path(out_dir) / "stability.csv", index=False)
     write_published(data.manifests, summary, out_dir)
     return summary
 

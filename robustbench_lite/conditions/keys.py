@@ -17,9 +17,10 @@ if TYPE_CHECKING:
     import pandas as pd
 
 CLEAN_NAME = "clean"
-SHIFT_COUNTERPART = {"imagenet-r": "clean@r-classes", "imagenet-a": "clean@a-classes"}
-"""Shifts scored on their own 200 classes and the clean condition they are compared with (val photos of
-those classes, logits restricted the same way); every other shift's counterpart is `clean`."""
+SHIFT_COUNTERPART = {"imagenet-r": "clean@r-classes", "imagenet-a": "clean@a-classes",
+                     "objectnet": "clean@objectnet-classes"}
+"""Shifts scored on their own classes (ImageNet-R/A's 200, ObjectNet's 113) and the clean condition they are
+compared with (val photos of those classes, scored the same way); every other shift's counterpart is `clean`."""
 SHIFT_FAMILY = "natural-shift"  # the manifest's family of a shift dataset's condition
 
 

@@ -67,9 +67,11 @@ def pinned_severities(tokens: Iterable[str] | str | None) -> dict[str, set[int]]
 
 NAMED_SETS = {
     "imagenet-c": lambda spec: spec.params.get("benchmark") == "imagenet-c",
+    "imagenet-c-bar": lambda spec: spec.params.get("benchmark") == "imagenet-c-bar",
 }
 """Named sets beside families: `imagenet-c` is the benchmark's 15 corruptions (the `corruptions` family
-also holds the 4 extras of its validation set: speckle_noise, gaussian_blur, spatter, saturate)."""
+also holds the 4 extras of its validation set: speckle_noise, gaussian_blur, spatter, saturate);
+`imagenet-c-bar` is ImageNet-C-bar's 10 (the `cbar` family)."""
 
 
 def _expand(token: str) -> list[TransformSpec]:

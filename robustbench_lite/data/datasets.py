@@ -30,6 +30,7 @@ class Sample:
     label: int
     category: str | None = None
     stimulus_condition: str | None = None  # the condition a stimulus was made under (`low-pass` sigma `3`, ...)
+    border: int = 0  # px cropped from every side before preprocessing (ObjectNet's frame)
 
 
 @dataclass

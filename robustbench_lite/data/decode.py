@@ -152,6 +152,8 @@ class DecodeDataset(torch.utils.data.Dataset):
             self._ops = self.geometry.pil_ops()
         try:
             img = load_rgb(self.samples[i].path)
+            if self.samples[i].border:  # a release's frame around the photo (ObjectNet)
+                img = ImageOps.crop(img, border=self.samples[i].border)
             for op in self._ops:
                 img = op(img)
             return i, to_uint8_chw(img), None

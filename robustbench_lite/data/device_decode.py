@@ -88,7 +88,7 @@ class JpegBytesDataset(DecodeDataset):
     def __getitem__(self, i: int):
         path = self.samples[i].path
         try:
-            if path.is_file():
+            if path.is_file() and not self.samples[i].border:  # a framed photo is cropped on the CPU path
                 data = path.read_bytes()
                 if device_decodable(data):
                     return i, "jpeg", torch.frombuffer(bytearray(data), dtype=torch.uint8), None

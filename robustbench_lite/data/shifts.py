@@ -24,7 +24,7 @@ def shift_names() -> list[str]:
     """The named shift datasets `--shifts` accepts (download.py's, but the clean sample)."""
     from .download import NAMED_DATASETS
 
-    return [name for name in NAMED_DATASETS if name != "imagenet-sample"]
+    return [name for name in NAMED_DATASETS if name != "imagenet-sample"] + ["objectnet"]  # objectnet: =DIR only
 
 
 @lru_cache(maxsize=None)
@@ -84,6 +84,7 @@ class Shift:
     samples: list[Sample]
     classes: frozenset[int] | None  # the 200 classes scored (ImageNet-R/A), None for all 1,000
     ignored: list[dict] = field(default_factory=list)
+    merged: tuple[tuple[int, ...], ...] | None = None  # ObjectNet: ImageNet classes scored as one (objectnet.py)
 
     @property
     def counterpart(self) -> str:
@@ -100,6 +101,8 @@ def open_shift(spec: str, limit: int | None = None, classes: set[int] | None = N
     """A shift's photos: NAME from the cache (downloaded on first use), NAME=DIR from a folder in the
     release layout (synset folders, or V2's class-index folders 0-999); --limit and --classes apply."""
     name, folder = split_spec(spec)
+    if name == "objectnet":
+        return _open_objectnet(spec, folder, limit, classes)
     if folder is not None:
         path = Path(folder).expanduser()
         if not path.is_dir():
@@ -125,6 +128,29 @@ def open_shift(spec: str, limit: int | None = None, classes: set[int] | None = N
     return Shift(name, dataset.root, chosen, fixed, ignored)
 
 
-def counterpart_samples(samples: Sequence[Sample], classes: frozenset[int]) -> list[Sample]:
-    """The run's val photos a 200-class shift is compared with: those whose label is one of its classes."""
+def counterpart_samples(samples: Sequence[Sample], classes: frozenset[int], shift: str = "") -> list[Sample]:
+    """The run's val photos a class-restricted shift is compared with: those whose label is one of its classes
+    (for ObjectNet with the label of their ObjectNet class)."""
+    if shift == "objectnet":
+        from .objectnet import relabel
+
+        return relabel(samples)
     return [s for s in samples if s.label in classes]
+
+
+def _open_objectnet(spec: str, folder: str | None, limit: int | None, classes: set[int] | None) -> Shift:
+    """ObjectNet from a local copy (never downloaded: its licence forbids redistribution)."""
+    from . import objectnet
+
+    if folder is None:
+        raise UserError(f"--shifts objectnet: {objectnet.WHERE}")
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise UserError(f"--shifts {spec}: no such folder; {objectnet.WHERE}")
+    found, ignored = objectnet.objectnet_samples(root)
+    members = {g[0]: set(g) for g in objectnet.groups()}  # --classes: any ImageNet class of the ObjectNet class
+    chosen = [s for s in found if classes is None or members[s.label] & set(classes)]
+    if not chosen:
+        raise UserError(f"--shifts {spec}: none of the run's classes (--classes, --protocol) has a photo in {root}")
+    return Shift("objectnet", root, select_samples(Dataset(root, chosen), limit), objectnet.label_classes(), ignored,
+                 objectnet.groups())

@@ -28,11 +28,12 @@ def figure_makers() -> list[tuple[str, Callable]]:
     from .line_panels import plot_published, plot_reproducibility
     from .selective_panels import plot_trouble
     from .shift_panels import plot_natural_shifts
+    from .stability_panels import plot_stability
 
     return [("published", plot_published), ("natural_shifts", plot_natural_shifts),
             ("psychometric", plot_psychometric), ("reproducibility", plot_reproducibility),
             ("drop_heatmap", plot_drop_heatmap), ("severity", plot_severity), ("confidence", plot_confidence),
-            ("trouble", plot_trouble)]
+            ("trouble", plot_trouble), ("stability", plot_stability)]
 
 
 def make_plots(result: Analysis, plot_dir: Path, vector: str | None = None) -> dict[str, Path]:

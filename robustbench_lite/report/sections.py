@@ -204,6 +204,13 @@ def trouble_builder(result: Analysis, plots: Plots) -> Section | None:
     return None if fields is None else Section(**fields)
 
 
+def stability_builder(result: Analysis, plots: Plots) -> Section | None:
+    """ImageNet-P stability (--stability imagenet-p runs; stability_panels)."""
+    from .stability_panels import stability_section
+
+    return stability_section(result, plots)
+
+
 def reproducibility_section(result: Analysis, plots: Plots) -> Section:
     fit = result.fit
     usable = fit.lines.loc[fit.lines["status"] == "ok"]
@@ -299,8 +306,8 @@ def pairwise_section(result: Analysis, plots: Plots) -> Section:
 SectionBuilder = Callable[[Analysis, Plots], "Section | list[Section] | None"]
 SECTION_BUILDERS: list[SectionBuilder] = [
     headline_section, run_section, ranking_section, published_section, published_models_builder, shifts_section,
-    humans_section, stimuli_section, trouble_builder, reproducibility_section, accuracy_section, conditions_section,
-    pairwise_section,
+    humans_section, stimuli_section, trouble_builder, stability_builder, reproducibility_section, accuracy_section,
+    conditions_section, pairwise_section,
 ]
 
 

@@ -147,11 +147,12 @@ def plot_natural_shifts(result: Analysis, styles: ModelStyle):
     rows = result.published.loc[result.published["condition"].isin(shifts)] if len(result.published) else []
     scale = str(rows["scale"].iloc[0]) if len(rows) else "logit"
     bounds = wilson_bounds(result.summary)
-    n = len(shifts) + len(REFERENCE_ONLY_SHIFTS)
+    references = [s for s in REFERENCE_ONLY_SHIFTS if s not in shifts]  # ObjectNet measured: its own panel
+    n = len(shifts) + len(references)
     figure, axes, free = panel_grid(n, title_lines=3, legend_entries=len(result.data.models) + 7)
     for ax, shift in zip(axes, shifts):
         _shift_panel(ax, result, shift, bounds, styles, scale)
-    for ax, shift in zip(axes[len(shifts):], REFERENCE_ONLY_SHIFTS):
+    for ax, shift in zip(axes[len(shifts):], references):
         _reference_panel(ax, shift, scale)
     figure_legend(figure, axes[:len(shifts)], free)
     return figure

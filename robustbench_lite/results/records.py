@@ -34,6 +34,7 @@ RECORD_FIELDS = [
     pa.field("sixteen_class_answer", pa.string()),  # model-vs-human's 16-class decision (CATEGORIES name)
     pa.field("sixteen_class_correct", pa.bool_()),  # null where the label is outside the 16 categories
     pa.field("stimulus_condition", pa.string()),  # mvh: stimuli: the photo's condition as model-vs-human names it
+    pa.field("frame", pa.int16()),  # --stability: the frame of a perturbation sequence (null for every other record)
 ]
 LOGITS_FIELD = pa.field("logits", pa.list_(pa.float16()))
 ANALYSIS_COLUMNS = ["model", "transform", "severity", "image_id", "top5", "confidence", "label_prob",
@@ -80,10 +81,12 @@ def to_host(parts: list[dict]) -> dict[str, np.ndarray]:
 
 def records_table(model: str, condition: "Condition", ids: Sequence[str], labels: np.ndarray,
                   host: dict[str, np.ndarray], categories: Sequence[str | None] | None = None,
-                  stimulus_conditions: Sequence[str | None] | None = None) -> pa.Table:
+                  stimulus_conditions: Sequence[str | None] | None = None,
+                  frames: np.ndarray | None = None) -> pa.Table:
     """Records of one chunk for one model, as an Arrow table of the record schema.
 
-    `categories` (16-class names) score photos labelled by category (model-vs-human's stimuli, label -1).
+    `categories` (16-class names) score photos labelled by category (model-vs-human's stimuli, label -1);
+    `frames` number the rows of a perturbation sequence (`--stability`).
     """
     n = len(ids)
     top5 = host["top5"]
@@ -104,6 +107,7 @@ def records_table(model: str, condition: "Condition", ids: Sequence[str], labels
         **sixteen_class_columns(host["sixteen"], labels, categories),
         "stimulus_condition": pa.array(list(stimulus_conditions) if stimulus_conditions is not None else [None] * n,
                                        pa.string()),
+        "frame": pa.array(frames, pa.int16()) if frames is not None else pa.nulls(n, pa.int16()),
     }
     if "logits" in host:
         flat = host["logits"]

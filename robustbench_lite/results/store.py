@@ -201,4 +201,26 @@ def read_records(run_dir: Path, columns: list[str] | None = None):
         raise UserError(f"{run_dir}: no records.parquet (the run has not finished merging its chunks; "
                         "run the same command again to finish it)")
     present = set(pq.read_schema(path).names)  # runs of earlier versions lack the newer columns
-    return analysis_frame(pq.read_table(path, columns=[c for c in (columns or ANALYSIS_COLUMNS) if c in present]))
+    wanted = [c for c in (columns or ANALYSIS_COLUMNS) if c in present]
+    if "frame" in present and "frame" not in wanted:  # sequence frames (--stability) are not conditions
+        table = pq.read_table(path, columns=wanted + ["frame"], filters=pc.field("frame").is_null())
+        return analysis_frame(table.drop_columns(["frame"]))
+    return analysis_frame(pq.read_table(path, columns=wanted))
+
+
+SEQUENCE_COLUMNS = ["model", "transform", "severity", "image_id", "label", "frame", "top5"]
+
+
+def read_sequence_records(run_dir: Path):
+    """A run's records of perturbation sequences (`--stability`): one row per (model, photo, frame),
+    with `top5` as a list per row; empty when the run has none."""
+    import pandas as pd
+
+    path = Path(run_dir) / "records.parquet"
+    if not path.is_file() or "frame" not in pq.read_schema(path).names:
+        return pd.DataFrame(columns=SEQUENCE_COLUMNS)
+    table = pq.read_table(path, columns=SEQUENCE_COLUMNS, filters=pc.field("frame").is_valid())
+    frame = table.to_pandas()
+    for column in ("model", "transform", "image_id"):
+        frame[column] = frame[column].astype(str)
+    return frame

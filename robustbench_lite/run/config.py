@@ -37,6 +37,7 @@ class RunConfig:
     protocol: str = "imagenet"  # or sixteen-class: only photos of model-vs-human's 16 categories
     corruption_protocol: str = "native"  # or imagenet-c: the released dataset's recipe, JPEG 85 at 224 px
     population: str = "testbed"  # or timm, timm-in1k: whose published lines the natural shifts are read on
+    stability: str | None = None  # imagenet-p: perturbation sequences scored frame by frame (run/stability.py)
     out: str | None = None
     device: str = "auto"
     precision: str = "fp32"
@@ -70,7 +71,7 @@ PATH_LISTS = ("plugin", "plugin_dir")  # one path or a list of paths
 INTEGERS = {"limit": 1, "seed": None, "chunk_size": 1, "workers": 0}  # option -> smallest value allowed
 BOOLEANS = ("restrict_logits", "save_logits", "strict", "force", "compile", "report", "dry_run")
 TEXT = ("data", "out", "device", "precision", "decode", "baseline", "protocol", "corruption_protocol", "labels",
-        "population")
+        "population", "stability")
 POPULATIONS = ("testbed", "timm", "timm-in1k")  # analysis/references.py POPULATIONS (not imported: config stays light)
 
 

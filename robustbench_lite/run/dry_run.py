@@ -216,11 +216,17 @@ def describe_plan(plan, echo: Callable[[str], None] | None = None, startup_secon
     batch = batch_size_of(plan.config, plan.device) or 64
     sets = plan.photo_sets
     cells = sum(len(p.samples) * len(p.conditions) for p in sets)  # photos x conditions over every photo set
+    from .stability import frame_count
+
+    frames = frame_count(getattr(plan.config, "stability", None))  # --stability: every frame is a forward pass
+    cells += n * frames
     extra = "".join(f" + {len(p.samples)} photos of {p.tag}" for p in sets[1:])
     lines = [
         f"dry run: {n} photos x {c} conditions{extra} x {m} models = {cells * m:,} forward passes on {plan.device}",
         f"  data: {plan.dataset_info['root']} ({plan.dataset_info['n_classes']} classes)",
         f"  conditions: {', '.join(cond.key for cond in plan.conditions)}",
+        *([f"  stability {plan.config.stability}: {n} photos x {frames} sequence frames = {n * frames:,} frames a model"]
+          if frames else []),
         *(_shift_line(shift, {p.tag: len(p.samples) for p in sets}) for shift in plan.shifts),
         f"  output: {plan.run_dir}",
     ]

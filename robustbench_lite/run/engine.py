@@ -131,7 +131,10 @@ def execute(plan: Plan, models: list[LoadedModel], timer: StageTimer, echo: Call
                 _run_pass(plan, photos, release, RELEASE_GEOMETRY, evaluator, blocks, workers)
                 failed.update(evaluator.failed)
                 plan.batch_sizes[f"release-{RELEASE_GEOMETRY.key}"] = evaluator.batch_size
-    return [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()]
+    from .stability import run_stability
+
+    sequences = run_stability(plan, models, store, timer, batch_size, workers, _run_pass, echo)  # --stability
+    return [{"model": m, "transform": t, "severity": s, "error": e} for (t, s, m), e in failed.items()] + sequences
 
 
 def _run_pass(plan: Plan, photos: PhotoSet, todo: list, geometry, evaluator: BlockEvaluator, blocks: list[list[int]],
@@ -170,7 +173,7 @@ def _run_pass(plan: Plan, photos: PhotoSet, todo: list, geometry, evaluator: Blo
                 bar.update(len(bad) * sum(len(n) for n in pending.values()))
             samples = [samples_of[i] for i in indices.tolist()]
             if samples:
-                evaluator.run_block(b, samples, pixels, pending, photos.logit_classes)
+                evaluator.run_block(b, samples, pixels, pending, photos.logit_classes, photos.merged)
             else:  # every photo of the block undecodable: mark its cells done, with no rows
                 for c, names in pending.items():
                     store.write(b, c.transform, c.severity, record_schema(config.save_logits).empty_table(), models=names)
@@ -193,6 +196,9 @@ def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], 
         for m in models:
             m.module = torch.compile(m.module)
     manifest = build_manifest(plan, models)
+    from .stability import stability_manifest
+
+    manifest.update({"stability": stability_manifest(config.stability)} if config.stability else {})
     if dist.rank() == 0:
         check_resumable(plan.run_dir, manifest, force=config.force, echo=echo)
     dist.barrier()

@@ -13,6 +13,7 @@ from ..conditions.registry import builtin_module
 from ..conditions.rng import PhotoRNG, photo_seed
 from ..data.datasets import Sample
 from ..data.decode import Geometry
+from ..data.objectnet import merge_logits
 from ..errors import ConditionFailed
 from ..models import LoadedModel
 from ..results.records import batch_outputs, records_table, to_host
@@ -125,21 +126,24 @@ class BlockEvaluator:
         spec = self.spec_by_name[condition.transform]
         return check_transform_output(x, apply_transform(spec, x, condition, ids, self.config.seed), spec.name)
 
-    def forward(self, model: LoadedModel, x: torch.Tensor) -> torch.Tensor:
-        """Normalise a channels_last batch for `model` (its own fused op) and run it."""
+    def forward(self, model: LoadedModel, x: torch.Tensor, merged: tuple | None = None) -> torch.Tensor:
+        """Normalise a channels_last batch for `model` (its own fused op) and run it; `merged` class groups
+        scored as one (their maximum in the first class)."""
         z = model.normalise(to_input_size(x, model.geometry) if self.release else x)
         with autocast(self.device, self.config.precision):
-            return model.module(z)
+            logits = model.module(z)
+        return logits if merged is None else merge_logits(logits.float(), merged)
 
     def run_block(self, block: int, samples: Sequence[Sample], pixels: torch.Tensor, pending: dict[Condition, list[str]],
-                  classes: frozenset[int] | None = None) -> None:
+                  classes: frozenset[int] | None = None, merged: tuple[tuple[int, ...], ...] | None = None) -> None:
         """Evaluate every pending condition x model on one decoded block, one chunk per condition.
 
-        `classes` restricts the logits scored (the photo set's rule). On CUDA a chunk's results stay on
-        the device until it is complete; its copy to the host starts then and it is written once the
-        next condition is queued, so the device never waits for the records. Elsewhere each chunk is
-        written as soon as it is complete. Whatever stops the block (Ctrl-C included), a finished chunk
-        still waiting is written before it stops: no finished work is lost.
+        `classes` restricts the logits scored (the photo set's rule), `merged` scores groups of classes as one
+        (ObjectNet, data/objectnet.py). On CUDA a chunk's results stay on the device until it is complete; its
+        copy to the host starts then and it is written once the next condition is queued, so the device never
+        waits for the records. Elsewhere each chunk is written as soon as it is complete. Whatever stops the
+        block (Ctrl-C included), a finished chunk still waiting is written before it stops: no finished work
+        is lost.
         """
         ids = [s.id for s in samples]
         labels_host = np.array([s.label for s in samples], dtype=np.int64)
@@ -147,11 +151,12 @@ class BlockEvaluator:
         models = {m.name: m for m in self.group.models}
         self._queued = None
         try:
-            self._run_conditions(block, samples, pixels, pending, classes, labels, labels_host, ids, models)
+            self._run_conditions(block, samples, pixels, pending, classes, labels, labels_host, ids, models, merged)
         finally:  # finished work is kept however the block stops (Ctrl-C, a failure)
             self._flush()
 
-    def _run_conditions(self, block, samples, pixels, pending, classes, labels, labels_host, ids, models) -> None:
+    def _run_conditions(self, block, samples, pixels, pending, classes, labels, labels_host, ids, models,
+                        merged=None) -> None:
         """The loop of `run_block`: each pending condition transformed once and fed to the group's models."""
         class_mask = self.class_mask(classes)
         stimuli = any(s.category is not None for s in samples)  # model-vs-human's stimuli: category, condition
@@ -171,7 +176,7 @@ class BlockEvaluator:
                             x, summary = self.transform(pixels[start:stop].float().div_(255.0), condition, ids[start:stop])
                         with self.timer("forward"):
                             x = x.contiguous(memory_format=torch.channels_last)  # once for every model of the group
-                            batch = [batch_outputs(self.forward(models[n], x), labels[start:stop], class_mask,
+                            batch = [batch_outputs(self.forward(models[n], x, merged), labels[start:stop], class_mask,
                                                    self.config.save_logits) for n in names]
                     except torch.cuda.OutOfMemoryError:
                         if self.batch_size == 1:

@@ -40,6 +40,7 @@ class PhotoSet:
     samples: list[Sample]
     conditions: list[Condition]
     logit_classes: frozenset[int] | None = None  # logits restricted to these classes (None: all 1,000)
+    merged: tuple[tuple[int, ...], ...] | None = None  # ImageNet classes scored as one answer (ObjectNet)
 
 
 @dataclass
@@ -66,11 +67,12 @@ class Plan:
         sets = [PhotoSet("", self.samples, self.conditions, restricted)]
         for shift in self.shifts:
             own = frozenset(s.label for s in shift.samples) if self.config.restrict_logits else None
-            sets.append(PhotoSet(shift.name, shift.samples, [Condition(shift.name, 0, 0.0)], shift.classes or own))
+            sets.append(PhotoSet(shift.name, shift.samples, [Condition(shift.name, 0, 0.0)], shift.classes or own,
+                                 shift.merged))
         for shift in self.shifts:
             if shift.classes is not None:
-                sets.append(PhotoSet(shift.counterpart, counterpart_samples(self.samples, shift.classes),
-                                     [Condition(shift.counterpart, 0, 0.0)], shift.classes))
+                sets.append(PhotoSet(shift.counterpart, counterpart_samples(self.samples, shift.classes, shift.name),
+                                     [Condition(shift.counterpart, 0, 0.0)], shift.classes, shift.merged))
         return sets
 
     def shift_conditions(self) -> list[dict]:
@@ -144,6 +146,9 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
             echo(f"--data {config.data}: model-vs-human's stimuli are scored by their 16-class categories "
                  "(--protocol sixteen-class)")
         config = replace(config, protocol="sixteen-class", transforms=config.transforms or "none")
+    from .stability import parse_stability
+
+    parse_stability(config.stability)  # a bad --stability fails now
     specs = select_transforms(config.transforms)
     severities = parse_severities(config.severities)
     pinned = pinned_severities(config.transforms)
@@ -183,7 +188,7 @@ def plan_run(config: RunConfig, echo: Callable[[str], None] = print) -> Plan:
     for shift in shifts:
         check_some_readable(shift.samples, f"--shifts {shift.name}")
     for shift in shifts:
-        if shift.classes is not None and not counterpart_samples(samples, shift.classes):
+        if shift.classes is not None and not counterpart_samples(samples, shift.classes, shift.name):
             echo(f"warning: no photo of --data is in {shift.name}'s {len(shift.classes)} classes: "
                  f"{shift.counterpart} has no rows to compare {shift.name} with")
     run_dir = Path(config.out) if config.out else default_run_dir()
