@@ -100,7 +100,7 @@ def test_transform_modules_are_small_and_import_only_the_plug_in_side():
             elif isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "robustbench_lite":
                 assert node.level == 0
                 names = {alias.name for alias in node.names}
-                allowed = {"robustbench_lite": {"register_transform", "PhotoRNG"}, "robustbench_lite.conditions.rng": {"PhotoRNG"}}
+                allowed = {"robustbench_lite": {"register_transform", "register_sequence", "PhotoRNG"}, "robustbench_lite.conditions.rng": {"PhotoRNG"}}
                 assert names <= allowed.get(node.module, set()), f"{path.name}: from {node.module} import {names}"
 
 

@@ -285,7 +285,7 @@ def test_an_unreadable_manifest_is_a_one_line_error(shared_sample, tmp_path, cli
 
 
 def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
-    """A run interrupted under 0.2.0 (no stimulus_condition column) still merges after an upgrade."""
+    """A run interrupted under 0.2.0 (no stimulus_condition or frame column) still merges after an upgrade."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -293,7 +293,7 @@ def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
     from robustbench_lite.results.store import ChunkStore
 
     schema = record_schema(False)
-    old = pa.schema([f for f in schema if f.name != "stimulus_condition"])
+    old = pa.schema([f for f in schema if f.name not in ("stimulus_condition", "frame")])
     n = 3
     table = pa.table({
         "model": ["m"] * n, "transform": ["clean"] * n, "severity": pa.array([0] * n, pa.int16()),
@@ -311,6 +311,7 @@ def test_chunks_of_an_earlier_version_merge_with_the_new_fields_null(tmp_path):
     merged = pq.read_table(tmp_path / "records.parquet")
     assert rows == 3 and merged.schema.equals(schema, check_metadata=False)
     assert merged.column("stimulus_condition").null_count == 3
+    assert merged.column("frame").null_count == 3
     assert merged.column("correct1").to_pylist() == [True, False, True]
 
 

@@ -124,12 +124,13 @@ def test_three_model_run_writes_fits_and_an_html_report(three_model_report):
     assert list(references.index) == ["greyscale@5"]  # rotate and the other greyscale transforms have no counterpart
     assert "No published counterpart (no population drawn, no line): greyscale_contrast@5" in (out / "report.md").read_text()
     html = (out / "report.html").read_text()
-    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 4  # 3 figures + the example grid
+    assert len(re.findall(r'<img [^>]*src="data:image/png;base64,', html)) == 5  # 4 figures + the example grid
+    assert 'alt="trouble"' in html  # label-free estimates and risk-coverage curves
     assert (out / "plots" / "examples.png").exists()
     # only what the report shows is drawn: no own line is identified (no reproducibility panels) and every
     # transform has one severity (the heatmap shows them; no accuracy-vs-severity panels)
     assert {p.name for p in (out / "plots").glob("*.png")} == {"drop_heatmap.png", "confidence.png", "published.png",
-                                                             "examples.png"}
+                                                             "examples.png", "trouble.png"}
 
 
 def test_two_model_report_says_the_fit_is_unavailable(cli_run, three_model_report, tmp_path):
