@@ -207,10 +207,31 @@ def test_run_prints_the_top1_and_effective_robustness_tables(shared_sample, tmp_
     want = summary.set_index("transform")["top1"]
     assert lines[top + 3].split() == ["efficientnet_lite0", *(f"{want[t]:.1f}" for t in ("clean", "greyscale", "rotate"))]
     er = pd.read_csv(out / "effective_robustness.csv")
-    placed = er.loc[(er["reference"] != "run") & (er["condition"] == "greyscale@5"), "effective_robustness"].item()
+    row = er.loc[(er["reference"] != "run") & (er["condition"] == "greyscale@5")].iloc[0]
+    shown = f"({row['effective_robustness']:.1f})" if row["versus_line"] == "extrapolated" else f"{row['effective_robustness']:.1f}"
     at = next(i for i, line in enumerate(lines) if line.startswith("effective robustness against the published lines"))
-    assert lines[at + 3].split() == ["efficientnet_lite0", f"{placed:.1f}"]
+    assert lines[at + 3].split() == ["efficientnet_lite0", shown]
     assert lines[-1] == f"report: {out / 'report.html'}"
+
+
+def test_the_printed_effective_robustness_marks_extrapolated_rows_and_leaves_them_out_of_means(tmp_path):
+    from robustbench_lite.cli.results_table import MAX_COLUMNS, effective_robustness_table
+
+    def table(conditions):
+        rows = [{"condition": c, "model": m, "reference": "testbed:x", "placement": "indicative",
+                 "effective_robustness": er, "versus_line": "extrapolated" if m == "a" and i == 0 else "below"}
+                for i, c in enumerate(conditions) for m, er in (("a", -31.84 - i), ("b", 7.26 + i))]
+        path = tmp_path / f"er{len(conditions)}.csv"
+        pd.DataFrame(rows).to_csv(path, index=False)
+        return effective_robustness_table(path).splitlines(), pd.DataFrame(rows)
+
+    lines, _ = table(["gaussian_noise@3", "fog@3"])
+    assert lines[3].split() == ["a", "(-31.8)", "-32.8"] and lines[4].split() == ["b", "7.3", "8.3"]
+    assert lines[-1].startswith("(in parentheses: extrapolated")
+    many = [f"c{i}@3" for i in range(MAX_COLUMNS + 1)]
+    lines, rows = table(many)
+    placed = rows.loc[(rows["model"] == "a") & (rows["versus_line"] != "extrapolated"), "effective_robustness"]
+    assert lines[3].split() == ["a", f"{placed.mean():.1f}", str(len(many) - 1), "1"]
 
 
 def test_the_result_table_stays_short_for_many_conditions_and_models():

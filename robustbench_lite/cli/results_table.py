@@ -41,20 +41,31 @@ def top1_table(summary: pd.DataFrame) -> str:
 
 
 def effective_robustness_table(path: Path) -> str | None:
-    """Effective robustness (points) against the published lines, where the run has any; None otherwise."""
+    """Effective robustness (points) against the published lines, where the run has any; None otherwise.
+    An extrapolated row (clean top-1 outside the line-fit models' range) is shown in parentheses and left
+    out of the means: it is not a placement."""
     if not path.is_file():
         return None
     er = pd.read_csv(path)
     er = er.loc[er["reference"] != "run"]
     if er.empty:
         return None
+    beyond = er["versus_line"].eq("extrapolated") if "versus_line" in er else pd.Series(False, index=er.index)
     title = f"effective robustness against the published lines (points; placement {er['placement'].iloc[0]})"
+    note = ("\n(in parentheses: extrapolated, the model's clean top-1 lies outside the line-fit models' range; "
+            "not placed)") if beyond.any() else ""
     if er["condition"].nunique() <= MAX_COLUMNS:
-        table = er.pivot_table(index="model", columns="condition", values="effective_robustness", sort=False)
-        return f"{title}:\n" + _shortened(table, "models")
-    table = er.groupby("model", sort=False)["effective_robustness"].agg(["mean", "count"])
+        cells = [f"({v:.1f})" if out else f"{v:.1f}" for v, out in zip(er["effective_robustness"], beyond)]
+        table = er.assign(cell=cells).pivot(index="model", columns="condition", values="cell")
+        table = table.reindex(index=list(dict.fromkeys(er["model"])), columns=list(dict.fromkeys(er["condition"])))
+        return f"{title}:\n" + _shortened(table.fillna("–"), "models") + note
+    placed = er.loc[~beyond]
+    table = placed.groupby("model", sort=False)["effective_robustness"].agg(["mean", "count"])
+    table = table.reindex(list(dict.fromkeys(er["model"]))).fillna({"count": 0}).astype({"count": int})
     table = table.rename(columns={"mean": "mean over lines", "count": "lines"})
-    return f"{title}, each model's mean (per line in effective_robustness.csv):\n" + _shortened(table, "models")
+    table["extrapolated"] = beyond.groupby(er["model"], sort=False).sum().reindex(table.index).fillna(0).astype(int)
+    return (f"{title}, each model's mean over the lines it is placed on (per line in effective_robustness.csv):\n"
+            + _shortened(table, "models"))
 
 
 def results_text(summary: pd.DataFrame, run_dir: Path) -> str:
