@@ -95,7 +95,8 @@ def plot_trouble(result: Analysis, styles: ModelStyle):
     tables = result.selective
     if tables is None or (tables.estimates.empty and tables.curves.empty):
         return None
-    shown = list(dict.fromkeys(tables.curves["condition"])) if len(tables.curves) else []
+    drawn = set(tables.curves["condition"]) if len(tables.curves) else set()
+    shown = [c for c in dict.fromkeys(["clean", *tables.worst, *sorted(drawn)]) if c in drawn]  # clean, then worst
     has_estimates = not tables.estimates.empty
     n = int(has_estimates) + len(shown)
     entries = len(result.data.models) + (len(METHODS) + 1 if has_estimates else 0)
