@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test bench clean
 
@@ -15,8 +16,8 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/robustbench-lite demo
 
-test: $(STAMP)
-	$(PY) -m pytest -q -p no:cacheprovider
+test: $(STAMP)  # two workers, each test file on one (module fixtures made once); PYTEST_WORKERS=0 runs serially
+	$(PY) -m pytest -q -p no:cacheprovider -n $(PYTEST_WORKERS) --dist loadfile
 
 bench: $(STAMP)
 	$(PY) benchmarks/throughput.py
