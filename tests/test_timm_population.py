@@ -135,6 +135,19 @@ def test_reference_timm_in1k_is_the_line_of_the_in1k_rows(cli_run, shift):
     assert abs(line["slope"] - slope) < 1e-9 and abs(line["intercept"] - intercept) < 1e-9
 
 
+@pytest.mark.parametrize("population", ["timm", "timm-in1k"])
+def test_fit_population_draws_timms_population_and_its_line(cli_run, tmp_path, population):
+    from robustbench_lite.report.population_figure import draw_population_figure
+
+    slope, intercept, n = _independent_line("imagenet-sketch", in1k=population == "timm-in1k")
+    code, out, err = cli_run("fit", "--population", population, "--shift", "imagenet-sketch", "-o", tmp_path / "f.png")
+    assert code == 0, err
+    assert f"{population} rows ({n} on the line)" in out and f"{slope:.4f}" in out and f"{abs(intercept):.4f}" in out
+    drawn = draw_population_figure("imagenet-sketch", tmp_path / "g.png", population=population, min_clean=None)
+    assert drawn["n_points"] == 1556 and drawn["n"] == n and drawn["population"] == population
+    assert abs(drawn["slope"] - slope) < 1e-9
+
+
 def test_probit_on_request_and_the_table_form(cli_run):
     line = ref.reference_line("imagenet-sketch", "probit", population="timm")
     slope, intercept, n = _independent_line("imagenet-sketch", "probit")

@@ -110,8 +110,9 @@ def summary_as_table(path: Path, condition: str | None):
 @click.option("--where", default=None, help="pandas query selecting the rows to fit (default: all), "
                                             "e.g. \"use_for_line_fit == 1\".")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.option("--population", type=click.Choice(["testbed"]), default=None,
-              help="Instead of CSV: the bundled published population (imagenet-testbed, 338 models).")
+@click.option("--population", type=click.Choice(["testbed", "timm", "timm-in1k"]), default=None,
+              help="Instead of CSV: a bundled published population (testbed: imagenet-testbed, 338 models; timm: "
+                   "timm's results, 1,556 rows; timm-in1k: its in1k-only rows).")
 @click.option("--shift", default=None, help="With --population: the setting to plot against clean val, a natural "
                                             "shift (imagenetv2-matched-frequency, imagenet-sketch, imagenet-r, objectnet) "
                                             "or a mapped condition (greyscale@5, fog@3; `robustbench-lite reference --list`).")
@@ -126,15 +127,16 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
     """Fit the linear reproducibility line on any table of accuracies (percent or fractions).
 
     Rows at 0 or 100 % are left out of probit/logit fits and counted. Effective robustness is
-    given for every row, in the table's unit. With --population testbed --shift NAME it draws
-    Recht et al.'s plot of the published population instead (y = x dashed, the models, the
-    testbed's line with its bootstrap band, axes in percent).
+    given for every row, in the table's unit. With --population testbed|timm|timm-in1k --shift NAME
+    it draws Recht et al.'s plot of that published population instead (y = x dashed, the models or
+    rows, the population's line with its bootstrap band, axes in percent).
 
     \b
     Examples:
       robustbench-lite fit testbed.csv --scale logit --where "use_for_line_fit == 1" --format json
       robustbench-lite fit results/RUN/summary.csv --condition rotate@3
       robustbench-lite fit --population testbed --shift imagenetv2-matched-frequency -o fickle.png
+      robustbench-lite fit --population timm --shift imagenet-sketch -o sketch_timm.png
     """
     from ..errors import UserError
 
@@ -145,9 +147,10 @@ def fit_command(csv: Path | None, x: str, y: str, scale: str, where: str | None,
 
         if scale not in (None, "logit", "probit"):
             raise UserError(f"fit --population: the published lines are fitted on logit or probit axes, not {scale}")
-        drawn = draw_population_figure(shift, out, scale=scale or DEFAULT_SCALE)
+        drawn = draw_population_figure(shift, out, scale=scale or DEFAULT_SCALE, population=population)
         sign = "-" if drawn["intercept"] < 0 else "+"
-        click.echo(f"wrote {out}: {drawn['n_points']} testbed models ({drawn['n']} on the line), "
+        noun = "models" if population == "testbed" else "rows"
+        click.echo(f"wrote {out}: {drawn['n_points']} {population} {noun} ({drawn['n']} on the line), "
                    f"{drawn['scale']}(shifted) = {drawn['slope']:.4f} * {drawn['scale']}(clean) {sign} {abs(drawn['intercept']):.4f}")
         return
     if csv is None:

@@ -62,16 +62,32 @@ def _set_axis(axis, scale: str, low: float, high: float) -> list[float]:
     return ticks
 
 
+def _fit_rule(population: str, column: str) -> str:
+    """How a population's line-fit rows are chosen, for the legend."""
+    if population == references.POPULATION:
+        return f"STANDARD, clean \u2265 {references.line_fit_threshold(column):g} %"
+    return "every row with both values" if population == "timm" else "in1k tags, no other training data"
+
+
+def _credit(population: str) -> str:
+    if population == references.POPULATION:
+        return "data: imagenet-testbed (Taori et al. 2020)"
+    meta = references.population_meta(population)
+    return f"data: timm results ({meta['source_commit'][:7]}; {population})"
+
+
 def draw_population_figure(shift: str, out: Path, scale: str = "logit", protocol: str = "native",
-                           min_clean: float | None = 0.1) -> dict:
-    """Draw the testbed population for one mapped condition (e.g. `imagenetv2-matched-frequency`) to `out`.
+                           min_clean: float | None = 0.1, population: str = "testbed") -> dict:
+    """Draw a published population (the testbed's by default; timm or timm-in1k) for one mapped condition
+    (e.g. `imagenetv2-matched-frequency`) to `out`.
 
     Models below `min_clean` clean accuracy (fraction; None = none) are left off the axes, and counted
     in a note; the line is always the published one. Returns the numbers drawn: condition, column,
     clean_column, n, slope, intercept, scale, n_points (drawn), n_hidden, xticks and yticks (fractions).
     """
-    line = references.reference_line(shift, scale, protocol)
-    everyone = references.population_points(shift, protocol)
+    line = references.reference_line(shift, scale, protocol, population)
+    everyone = references.population_points(shift, protocol, population)
+    noun = "models" if population == references.POPULATION else "rows"
     points = everyone if min_clean is None else everyone[everyone["clean"] >= min_clean]
     fit, other = points[points["in_fit"]], points[~points["in_fit"]]
     x_low, x_high = _axis_limits(points["clean"].to_numpy(), scale)
@@ -95,29 +111,28 @@ def draw_population_figure(shift: str, out: Path, scale: str = "logit", protocol
     ax.plot(grid, references.predict(line, grid), color=LINE_COLOUR, lw=1.6, zorder=3,
             label=f"linear fit ({scale}): slope {line.slope:.3f}, intercept {line.intercept:.3f}")
     ax.scatter(other["clean"], other["shifted"], s=10, color=OTHER_COLOUR, alpha=0.8, lw=0, zorder=4,
-               label=f"other testbed models (n = {len(other)})")
-    threshold = references.line_fit_threshold(line.column)
+               label=f"other {population} {noun} (n = {len(other)})")
     ax.scatter(fit["clean"], fit["shifted"], s=16, color=FIT_COLOUR, edgecolor="white", lw=0.4, zorder=5,
-               label=f"line-fit models: STANDARD, clean \u2265 {threshold:g} % (n = {line.n})")
+               label=f"line-fit {noun}: {_fit_rule(population, line.column)} (n = {line.n})")
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
     xticks = _set_axis(ax.xaxis, scale, x_low, x_high)
     yticks = _set_axis(ax.yaxis, scale, y_low, y_high)
     ax.set_xlabel(f"{setting_name(line.clean_column)} top-1 (%)")
     ax.set_ylabel(f"{setting_name(line.column)} top-1 (%)")
-    ax.set_title(f"{setting_name(line.column)}: {len(points)} testbed models", fontsize=10)
+    ax.set_title(f"{setting_name(line.column)}: {len(points)} {population} {noun}", fontsize=10)
     ax.grid(True, color="#e6e6e6", lw=0.6, zorder=0)
     ax.set_axisbelow(True)
     ax.legend(loc="best", fontsize=7, frameon=True, framealpha=0.9)
     hidden = len(everyone) - len(points)
     note = line.note if line.indicative else f"{scale} axes"
     if hidden:
-        note += f"; {hidden} models below {100 * min_clean:g} % clean not shown"
-    ax.text(0.98, 0.02, f"data: imagenet-testbed (Taori et al. 2020)\n{note}", transform=ax.transAxes,
+        note += f"; {hidden} {noun} below {100 * min_clean:g} % clean not shown"
+    ax.text(0.98, 0.02, f"{_credit(population)}\n{note}", transform=ax.transAxes,
             ha="right", va="bottom", fontsize=6.5, color="#555555")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out)
     return {"condition": line.condition, "column": line.column, "clean_column": line.clean_column, "n": line.n,
-            "slope": line.slope, "intercept": line.intercept, "scale": scale, "n_points": int(len(points)), "n_hidden": int(hidden),
+            "slope": line.slope, "intercept": line.intercept, "scale": scale, "n_points": int(len(points)), "n_hidden": int(hidden), "population": population,
             "xticks": xticks, "yticks": yticks, "out": str(out)}
