@@ -121,3 +121,43 @@ def test_alexnet_normalisation_is_the_ratio_in_percent(run):
 def test_unknown_suite_is_one_line():
     with pytest.raises(UserError, match="--stability 'imagenet-q'"):
         run_benchmark(RunConfig(data=str(SAMPLE), stability="imagenet-q", dry_run=True), echo=lambda _: None)
+
+
+FADE_PLUGIN = '''"""A plug-in perturbation sequence: the photo fades to grey over 6 frames."""
+from robustbench_lite import PhotoRNG, register_sequence
+
+
+@register_sequence("fade", "imagenet-p", 6)
+def fade(x, rng: PhotoRNG):
+    """The photo fades towards mid grey, a fifth more each frame."""
+    for i in range(6):
+        yield x * (1 - 0.2 * i) + 0.5 * 0.2 * i
+'''
+
+
+def test_a_plugin_sequence_joins_the_suite_and_is_scored_like_the_release(tmp_path):
+    """A user's `register_sequence` plug-in (--plugin) runs beside ImageNet-P's 14 and gets its own row, equal to
+    the release's definitions recomputed from its records; outside the suite's mean (not a test perturbation)."""
+    import subprocess
+    import sys
+
+    if not (SAMPLE / "MANIFEST.csv").exists():
+        pytest.skip("shared photos not found")
+    plugin = tmp_path / "fade_seq.py"
+    plugin.write_text(FADE_PLUGIN)
+    out = tmp_path / "run"  # its own process: the plug-in's registration stays out of this one
+    done = subprocess.run([sys.executable, "-m", "robustbench_lite", "run", "--data", str(SAMPLE), "--models",
+                           "efficientnet_lite0", "--transforms", "none", "--limit", "2", "--stability", "imagenet-p",
+                           "--plugin", str(plugin), "--no-report", "--out", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = pd.read_csv(out / "stability.csv").set_index("perturbation")
+    records = pq.read_table(out / "records.parquet").to_pandas()
+    fade = records[records["transform"] == "imagenet-p.fade"]
+    assert len(fade) == 2 * 6 and sorted(set(fade["frame"])) == list(range(6))
+    flip, distance = independent(fade)["fade"]
+    assert table.loc["fade", "flip_rate"] == pytest.approx(flip, abs=1e-9)
+    assert table.loc["fade", "top5_distance"] == pytest.approx(distance, abs=1e-9)
+    assert len(table) == 14 + 1 + 1  # ImageNet-P's 14, the plug-in's, the mean row
+    benchmark = json.loads((out / "manifest.json").read_text())["stability"]["benchmark"]
+    assert "fade" not in benchmark and table.loc["mean", "flip_rate"] == pytest.approx(
+        table.loc[benchmark, "flip_rate"].mean(), abs=1e-12)
