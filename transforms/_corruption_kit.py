@@ -38,13 +38,14 @@ BENCHMARK = "imagenet-c"  # the 15 corruptions that ImageNet-C's mCE averages
 EXTRA = "imagenet-c-extra"  # the 4 of its validation set (speckle, gaussian blur, spatter, saturate)
 
 
-def corruption(name: str, benchmark: str = BENCHMARK, **params: str):
+def corruption(name: str, benchmark: str = BENCHMARK, version: str = "1", **params: str):
     """Register `name` in the corruptions family with the common level documentation; params
-    "benchmark" says which ImageNet-C set it belongs to (BENCHMARK or EXTRA)."""
+    "benchmark" says which ImageNet-C set it belongs to (BENCHMARK or EXTRA). `version` changes when
+    the recipe's output does (runs of two versions never resume or merge into one another)."""
     if benchmark not in (BENCHMARK, EXTRA):
         raise ValueError(f"benchmark must be {BENCHMARK!r} or {EXTRA!r}, got {benchmark!r}")
     params = {"level": LEVEL_DOC, "benchmark": benchmark, **params}
-    return register_transform(name, family="corruptions", severities=SEVERITIES, params=params)
+    return register_transform(name, family="corruptions", severities=SEVERITIES, params=params, version=version)
 
 
 def pick(table, level: float):

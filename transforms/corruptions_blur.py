@@ -55,6 +55,7 @@ def defocus_kernel(radius: float, alias: float, s: float, device) -> Tensor:
 
 @corruption(
     "defocus_blur",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     radius_alias=f"disk radius px, anti-alias sigma px ({SCALED_DOC}): {table_doc(DEFOCUS_RADIUS_ALIAS)}",
     method="the release's disk kernel (not normalised after its anti-aliasing), 'reflect' edges: the testbed's",
 )
@@ -104,6 +105,7 @@ def sweep_sources(draws: Tensor, h: int, w: int, delta: int) -> Tensor:
 
 @corruption(
     "glass_blur",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     sigma_delta_iterations=(
         f"blur sigma px, largest move px, sweeps ({SCALED_DOC}; sweeps as they are): {table_doc(GLASS_SIGMA_DELTA_ITER)}"
     ),
@@ -129,6 +131,7 @@ def glass_blur(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 
 @corruption(
     "motion_blur",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     radius_sigma=(
         f"line of 2*radius+1 taps with Gaussian weights of this sigma ({SCALED_DOC}): {table_doc(MOTION_RADIUS_SIGMA)}"
     ),
@@ -148,6 +151,7 @@ def motion_blur(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 
 @corruption(
     "zoom_blur",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     zoom_factors="mean of the photo and its centre zooms by 1.00..1.10 step .01; 1.00..1.15 step .01; "
     "1.00..1.20 step .02; 1.00..1.24 step .02; 1.00..1.30 step .03",
     method="the testbed's clipped_zoom (bilinear, torch 1.5's sizes, trimmed symmetrically)",
@@ -162,6 +166,7 @@ def zoom_blur(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 
 @corruption(
     "gaussian_blur",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     benchmark=EXTRA,
     sigma=f"Gaussian sigma px ({SCALED_DOC}): {table_doc(GAUSSIAN_BLUR_SIGMA)}",
     method="the testbed's: taps out to 2 sigma - 1 (kernel size 4 sigma - 1), 'reflect' edges",

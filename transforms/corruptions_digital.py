@@ -109,6 +109,7 @@ def elastic_field(noise: Tensor, sigma: float, alpha: float) -> Tensor:
 
 @corruption(
     "elastic_transform",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     alpha_sigma_affine=(
         f"displacement gain px, its smoothing sigma px, random affine px ({SCALED_DOC}): "
         f"{table_doc(tuple(tuple(round(v, 2) for v in row) for row in ELASTIC_TESTBED))}"
@@ -134,6 +135,7 @@ def elastic_transform(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 
 @corruption(
     "pixelate",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     factor=f"'area'-downscaled to int(side * factor), 'nearest' back (torch, the testbed's): {table_doc(PIXELATE_FACTOR)}",
 )
 def pixelate(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
@@ -156,6 +158,7 @@ def _testbed_jpeg(photo: np.ndarray, out: np.ndarray, quality: int) -> None:
 
 @corruption(
     "jpeg_compression",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     quality=f"JPEG quality: {table_doc(JPEG_QUALITY)}",
     method="the testbed's: truncated to 8 bits, the RGB array encoded by OpenCV as if it were BGR, decoded",
     device="the codec runs on the CPU (libjpeg via OpenCV): the batch leaves the device and comes back",

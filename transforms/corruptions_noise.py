@@ -47,6 +47,7 @@ def shot_noise(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 
 @corruption(
     "impulse_noise",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     amount=f"probability that a value is hit, set to 0 or 1 (half each): {table_doc(IMPULSE_NOISE_AMOUNT)}",
     method="the testbed's: two uniform draws per value, hit if the first < amount, salt if the second < 0.5",
 )

@@ -112,6 +112,7 @@ def _plasma_like(x: Tensor, rng: PhotoRNG, decay: float, detail: float = 1.0) ->
 
 @corruption(
     "snow",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     params=(
         "flake noise mean, std, zoom (flake size px), threshold, streak radius px, streak sigma px, "
         f"photo weight ({SCALED_DOC}): {table_doc(SNOW_PARAMS)}"
@@ -180,6 +181,7 @@ def frost_windows(x: Tensor, choices: Tensor, s: float, photos: int) -> Tensor:
 
 @corruption(
     "frost",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     weights=f"photo weight, frost weight: {table_doc(FROST_WEIGHTS)}",
     method=(
         "the testbed's: one of ImageNet-C's six frost photos (package data, transforms/frost/), a random "
@@ -221,6 +223,7 @@ def _equalised_distance(layer: np.ndarray, cap: float) -> np.ndarray:
 
 @corruption(
     "spatter",
+    version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     benchmark=EXTRA,
     params=(
         "liquid noise mean, std, blur sigma px, threshold, water gain (severities 1-3) or mud blur "
