@@ -215,3 +215,21 @@ def test_figures_are_for_a_paper(tmp_path):
         rows = result.summary.loc[result.summary["transform"] == "clean"]
         low, high = ax.get_xlim()
         assert low < special.logit(rows["top1_low"].min() / 100) and special.logit(rows["top1_high"].max() / 100) < high
+
+
+def test_models_at_the_same_point_are_drawn_as_concentric_markers():
+    """Two models with the same accuracies (lite0 and lite1 on the demo's photos) must both show: the first drawn
+    is larger than the one on top of it; a model alone keeps the plain size."""
+    from robustbench_lite.report.drawing import (STACKED_MARKER_STEP, AccuracyAxis, draw_models, model_colours,
+                                                 new_figure)
+
+    points = pd.DataFrame({"model": ["a", "b", "c"], "condition": ["fog@3"] * 3, "clean_top1": [87.0, 87.0, 72.0],
+                           "top1": [69.0, 69.0, 45.0], "top1_low": [60.0, 60.0, 35.0], "top1_high": [77.0, 77.0, 55.0]})
+    bounds = pd.DataFrame(columns=["low", "high"], index=pd.MultiIndex.from_tuples([], names=["condition", "model"]))
+    ax = new_figure(3, 3).add_subplot()
+    axis = AccuracyAxis("logit", [0.4, 0.9])
+    draw_models(ax, axis, axis, points, bounds, model_colours(["a", "b", "c"]))
+    sizes = {line.get_label(): line.get_markersize() for line in ax.lines}
+    assert sizes["a"] == pytest.approx(sizes["b"] + STACKED_MARKER_STEP) and sizes["c"] == sizes["b"]
+    order = {line.get_label(): line.get_zorder() for line in ax.lines}
+    assert order["b"] > order["a"]

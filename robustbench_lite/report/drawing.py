@@ -25,6 +25,7 @@ MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
 PUBLISHED_STYLE = {"color": "black", "lw": 1.2, "ls": "-"}
 OWN_STYLE = {"color": "#6A3D9A", "lw": 1.1, "ls": (0, (5, 2))}  # the run's own line: purple, dashed
 DIAGONAL_STYLE = {"color": "0.55", "lw": 0.7, "ls": ":"}
+STACKED_MARKER_STEP = 1.8  # points a marker grows for each model drawn on top of it at the same place
 POPULATION_SHADES = {True: "0.45", False: "0.8"}  # the testbed's line-fit models darker than the others
 
 
@@ -222,9 +223,14 @@ def draw_own_line(ax, axis: AccuracyAxis, line: pd.Series, replicates: np.ndarra
 def draw_models(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, points: pd.DataFrame, bounds: pd.DataFrame,
                 styles: ModelStyle, counterpart: str = "clean") -> None:
     """Each model at (clean or counterpart top-1, top-1) with Wilson 95 % intervals on both axes, in its colour
-    and marker (labelled once for the figure's legend); hollow where a value is 0 or 100 %."""
+    and marker (labelled once for the figure's legend); hollow where a value is 0 or 100 %. Models at the same
+    point are drawn as concentric markers, the first largest, so that none hides another."""
     segments, colours = [], []
-    for _, p in points.iterrows():
+    place = pd.Series([f"{x:.9f} {y:.9f}" for x, y in zip(points["clean_top1"], points["top1"])], index=points.index,
+                      dtype=object)
+    stack = place.groupby(place).cumcount()  # 0 for the first model at its point, 1 for the next, ...
+    depth = place.map(place.value_counts()) - 1 - stack  # markers still to come on top of this one
+    for index, p in points.iterrows():
         model = p["model"]
         x, y = float(x_axis(p["clean_top1"] / 100)), float(y_axis(p["top1"] / 100))
         clean = _bounds_of(bounds, counterpart, model)
@@ -237,8 +243,9 @@ def draw_models(ax, x_axis: AccuracyAxis, y_axis: AccuracyAxis, points: pd.DataF
             colours.append(styles.colour(model))
         at_edge = x_axis.scale != "linear" and not (0 < p["clean_top1"] < 100 and 0 < p["top1"] < 100)
         colour = styles.colour(model)
-        ax.plot([x], [y], ls="none", marker=styles.marker(model), ms=3.6, color=colour, mec=colour,
-                mfc="white" if at_edge else colour, mew=0.7, zorder=5, label=plain(model))
+        ax.plot([x], [y], ls="none", marker=styles.marker(model), ms=3.6 + STACKED_MARKER_STEP * depth[index],
+                color=colour, mec=colour, mfc="white" if at_edge else colour, mew=0.7, zorder=5 + 0.01 * stack[index],
+                label=plain(model))
     if segments:
         from matplotlib.collections import LineCollection
 
