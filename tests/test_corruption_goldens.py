@@ -343,13 +343,15 @@ def test_release_frost_follows_make_imagenet_c(photos):
 
     import cv2
 
+    from transforms._frost import frost_file
+
     meta = json.loads((REPO / "transforms" / "frost" / "frost.json").read_text())["photos"]
     names = list(meta)
     for severity in SEVERITIES:
         c = ((1, 0.4), (0.8, 0.6), (0.7, 0.7), (0.65, 0.7), (0.6, 0.75))[severity - 1]
         for i, image in enumerate(photos):
             index = (i + severity) % 5
-            frost = cv2.imread(str(REPO / "transforms" / "frost" / meta[names[index]]["file"]))
+            frost = cv2.imread(str(frost_file(names[index])))
             top, left = (7 * severity + 31 * i) % (frost.shape[0] - 224), (13 * severity + 17 * i) % (frost.shape[1] - 224)
             window = frost[top : top + 224, left : left + 224][..., [2, 1, 0]]
             expected = np.uint8(np.clip(c[0] * image + c[1] * window, 0, 255))

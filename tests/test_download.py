@@ -102,3 +102,40 @@ def test_wrong_photo_count_is_refused_atomically(shared_sample, shared_manifest,
 def test_unreachable_url_is_one_line(tmp_path):
     with pytest.raises(UserError, match="offline"):
         download("http://127.0.0.1:9/none.zip", tmp_path / "none.zip")
+
+
+def test_frost_photos_come_from_the_wheel_on_the_index_checked_and_cached(http_folder, tmp_path, monkeypatch):
+    """Without the installed package, frost's photos are downloaded once from the index's JSON API (the wheel's
+    published sha256 checked, then each photo's), kept in the cache, and read from there afterwards; a wheel
+    whose digest is not ours is refused with one line that says how to get the photos instead."""
+    import hashlib
+    import json
+    import zipfile
+
+    from transforms import _frost
+
+    www, base = http_folder
+    names = list(_frost.frost_meta()["photos"])
+    originals = {name: _frost.frost_file(name).read_bytes() for name in names}  # the installed package's (make)
+    wheel = www / _frost.WHEEL
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name, data in originals.items():
+            archive.writestr(f"imagecorruptions/frost/{name}", data)
+        archive.writestr("imagecorruptions/__init__.py", "")
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()
+    api = www / "imagecorruptions" / "1.1.2"
+    api.mkdir(parents=True)
+    (api / "json").write_text(json.dumps({"urls": [{"filename": _frost.WHEEL, "url": f"{base}/{_frost.WHEEL}",
+                                                    "digests": {"sha256": digest}}]}))
+    monkeypatch.setattr(_frost, "WHEEL_SHA256", digest)
+    monkeypatch.setattr(_frost, "_installed", lambda name: None)
+    monkeypatch.setenv("ROBUSTBENCH_LITE_PYPI", base)
+    monkeypatch.setenv("ROBUSTBENCH_LITE_CACHE", str(tmp_path / "cache"))
+    path = _frost.frost_file("frost4.jpg")
+    assert path == tmp_path / "cache" / "frost" / "frost4.jpg"
+    assert {p.name: p.read_bytes() for p in path.parent.iterdir()} == originals  # six photos, nothing else left
+    wheel.unlink()  # from now on the cache answers
+    assert _frost.frost_file("frost1.png").read_bytes() == originals["frost1.png"]
+    monkeypatch.setattr(_frost, "WHEEL_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match=r"pip install --no-deps imagecorruptions==1\.1\.2.*no imagecorruptions"):
+        _frost.download(tmp_path / "other")

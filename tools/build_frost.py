@@ -1,18 +1,14 @@
-"""Build transforms/frost/: the six frost photos that ImageNet-C's frost corruption overlays.
+"""Build transforms/frost/frost.json: what the frost corruption checks ImageNet-C's six frost photos by.
 
-Source: the `imagecorruptions` 1.1.2 package on PyPI (Michaelis et al., Apache-2.0), folder
-`imagecorruptions/frost/` (frost1-3.png, frost4-6.jpg): byte for byte the files of ImageNet-C's
-own `ImageNet-C/create_c/` in hendrycks/robustness (Apache-2.0) and of the imagenet-testbed's
-`src/eval_settings/imagenet-c_frost_pictures/` (MIT); the sha256 of each original is checked
-below. They are photos of frost textures (no ImageNet photo).
+The photos themselves are never committed: transforms/_frost.py takes them from the `imagecorruptions`
+1.1.2 wheel on PyPI (Michaelis et al., Apache-2.0), folder `imagecorruptions/frost/` (frost1-3.png,
+frost4-6.jpg): byte for byte the files of ImageNet-C's own `ImageNet-C/create_c/` in hendrycks/robustness
+(Apache-2.0) and of the imagenet-testbed's `src/eval_settings/imagenet-c_frost_pictures/` (MIT); the
+sha256 of each original is checked below. They are photos of frost textures (no ImageNet photo).
 
-Stored as small as the recipe allows (it crops random windows of the photo's own pixels, so the
-whole photo at its own size is needed, pixel for pixel): the three JPEGs verbatim (every decoder
-here, PIL and OpenCV 4 and 5, gives the same pixels), the PNGs' RGB pixels (OpenCV's imread drops
-their alpha) as lossless WebP; frost2.png and frost3.png hold the same pixels, so one file serves
-both. `frost.json` records source, licence, the originals' and the stored files' sha256 and the
-sha256 of each photo's decoded RGB pixels (tests/test_frost_photos.py checks them); LICENSE is
-the package's Apache-2.0 text.
+`frost.json` records source and licence, and per photo the original file's sha256, the sha256 of its
+decoded RGB pixels (a PNG's alpha dropped, as OpenCV's imread drops it) and its size; LICENSE is the
+package's Apache-2.0 text.
 
     python tools/build_frost.py                      # pip downloads imagecorruptions==1.1.2
     python tools/build_frost.py --source DIR         # a folder holding the six files
@@ -43,7 +39,6 @@ ORIGINALS = {  # name: sha256 of the file as imagecorruptions 1.1.2 (and ImageNe
     "frost5.jpg": "5fc6a19df4a429ba68abdcc8f8a4278d4c9f81c9ccafd2c92ab0c8cf8992ebd2",
     "frost6.jpg": "1f92b2f48408748085b68dd81d816ef239f42cef3029c25d041fcb6760fb4f25",
 }
-SHARED_PIXELS = {"frost3.png": "frost2.png"}  # identical RGB pixels: stored once
 
 
 def sha256(data: bytes) -> str:
@@ -73,23 +68,7 @@ def build(originals: dict[str, bytes], out: Path = OUT) -> dict:
         if sha256(data) != expected:
             sys.exit(f"{name}: sha256 {sha256(data)} is not the published file's {expected}")
         pixels = rgb(data)
-        if name in SHARED_PIXELS:
-            twin = SHARED_PIXELS[name]
-            if not np.array_equal(pixels, rgb(originals[twin])):
-                sys.exit(f"{name}: its pixels are no longer {twin}'s")
-            stored = photos[twin]["file"]
-        elif name.endswith(".jpg"):
-            stored = name
-            (out / stored).write_bytes(data)
-        else:
-            stored = name.replace(".png", ".webp")
-            buffer = io.BytesIO()
-            Image.fromarray(pixels).save(buffer, "WEBP", lossless=True, quality=100, method=6)
-            if not np.array_equal(rgb(buffer.getvalue()), pixels):
-                sys.exit(f"{name}: the lossless WebP does not give back its pixels")
-            (out / stored).write_bytes(buffer.getvalue())
-        photos[name] = {"file": stored, "original_sha256": expected, "stored_sha256": sha256((out / stored).read_bytes()),
-                        "pixels_sha256": sha256(np.ascontiguousarray(pixels).tobytes()),
+        photos[name] = {"original_sha256": expected, "pixels_sha256": sha256(np.ascontiguousarray(pixels).tobytes()),
                         "height": int(pixels.shape[0]), "width": int(pixels.shape[1])}
     meta = {
         "source": f"PyPI {PACKAGE}, imagecorruptions/frost/ (the same files as hendrycks/robustness "
@@ -98,7 +77,7 @@ def build(originals: dict[str, bytes], out: Path = OUT) -> dict:
         "built_by": "tools/build_frost.py",
         "photos": photos,
     }
-    if "LICENSE" in originals:  # Apache-2.0 asks for its text beside the redistributed files
+    if "LICENSE" in originals:
         (out / "LICENSE").write_bytes(originals["LICENSE"])
     (out / "frost.json").write_text(json.dumps(meta, indent=1) + "\n")
     return meta
@@ -117,8 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory(prefix="frost-") as folder:
             originals = originals_from_pip(Path(folder))
     meta = build(originals, args.out)
-    total = sum((args.out / p["file"]).stat().st_size for p in {p["file"]: p for p in meta["photos"].values()}.values())
-    print(f"{len(meta['photos'])} frost photos in {args.out} ({total / 1e6:.2f} MB)")
+    print(f"{args.out / 'frost.json'}: {len(meta['photos'])} frost photos described")
 
 
 if __name__ == "__main__":

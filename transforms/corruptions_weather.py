@@ -9,7 +9,7 @@ side / 224, so at 224 px each is the testbed's to the bit (given the same random
   its ImageMagick-like line kernel at an angle drawn uniform in [-135, -45) and used as radians
   (as the testbed passes it), edges replicated; the photo whitened towards 1.5 luma + 0.5; the
   layer and its half-turn added. imagecorruptions' snow is snow_ic.
-- frost: one of the six frost photos ImageNet-C ships (transforms/frost/, tools/build_frost.py),
+- frost: one of the six frost photos ImageNet-C ships (transforms/_frost.py: from the imagecorruptions wheel),
   chosen uniformly, a random side x side window of it (the testbed's python randint: every start
   from 0 to the photo's size minus the side), photo weight x + frost weight x frost. As the
   testbed's code does, each frost photo is first cv2.resize'd (bicubic) to a size whose height
@@ -24,10 +24,8 @@ side / 224, so at 224 px each is the testbed's to the bit (given the same random
 """
 from __future__ import annotations
 
-import json
 import math
 from functools import lru_cache
-from importlib import resources
 
 import numpy as np
 import torch
@@ -38,6 +36,7 @@ from robustbench_lite import PhotoRNG
 from transforms._common import luma
 from transforms._corruption_kit import EXTRA, SCALED_DOC, corruption, finish, in_chunks, pick, scale
 from transforms._corruption_kit import table_doc, threaded_map
+from transforms._frost import frost_file
 from transforms._testbed import clipped_zoom, line_blur, line_taps, scaled_taps, testbed_blur
 
 # Published parameter tables, one entry per severity 1..5.
@@ -141,11 +140,9 @@ def snow(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
 @lru_cache(maxsize=None)
 def frost_photo(index: int) -> Tensor:
     """Frost photo `index` (0..5, frost1..frost6) as float32 (3, H, W) in [0, 1], k / 255 as ToTensor gives it."""
-    folder = resources.files("transforms") / "frost"
-    stored = json.loads((folder / "frost.json").read_text("utf-8"))["photos"][FROST_FILES[index]]["file"]
     from PIL import Image
 
-    with Image.open(folder / stored) as image:
+    with Image.open(frost_file(FROST_FILES[index])) as image:  # a PNG's alpha dropped, as cv2.imread drops it
         pixels = np.asarray(image.convert("RGB"))
     return torch.from_numpy(pixels.copy()).permute(2, 0, 1).float().div(255)
 
@@ -184,7 +181,7 @@ def frost_windows(x: Tensor, choices: Tensor, s: float, photos: int) -> Tensor:
     version="2",  # 2: the imagenet-testbed's in-memory recipe (issue #21)
     weights=f"photo weight, frost weight: {table_doc(FROST_WEIGHTS)}",
     method=(
-        "the testbed's: one of ImageNet-C's six frost photos (package data, transforms/frost/), a random "
+        "the testbed's: one of ImageNet-C's six frost photos (from the imagecorruptions wheel), a random "
         "window of it (after the testbed's cv2.resize to swapped height and width) added with the frost weight; "
         "other sides: that resize is by side / 224"
     ),
