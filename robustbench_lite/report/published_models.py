@@ -8,6 +8,7 @@ from ..analysis.published_rows import outside_interval
 from ..analysis.references import POPULATION, population_meta
 from ..analysis.tables import Analysis
 from ..analysis.timm_population import IN1K_RULE
+from .section import Section
 
 SHORT_COLUMNS = ["model", "published_model", "img_size", "top1", "real", "imagenetv2_matched_frequency", "sketch",
                  "imagenet_r", "imagenet_a", "measured_top1", "difference"]
@@ -54,11 +55,11 @@ def published_text(result: Analysis) -> list[str]:
     return text
 
 
-def published_models_section(result: Analysis) -> tuple[str, list[str], list[tuple[str, pd.DataFrame]]]:
-    """The report section of published.csv: (title, paragraphs, tables)."""
+def published_models_section(result: Analysis, plots: dict | None = None) -> Section:
+    """The report section of published.csv (a section builder; it draws no figure)."""
     table = published_table(result)
-    return ("Published rows of the run's models", published_text(result),
-            [("Published top-1 (published.csv, percent)", table)] if len(table) else [])
+    return Section("Published rows of the run's models", published_text(result),
+                   [("Published top-1 (published.csv, percent)", table)] if len(table) else [])
 
 
 def population_caption(result: Analysis) -> str:

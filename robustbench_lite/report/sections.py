@@ -18,7 +18,9 @@ from .findings import correlation_text, humans_text, mce_text, published_text, s
 from .headline import headline
 from .numbers import fractions_table
 from .published_models import population_caption, population_text, published_models_section, published_warnings
+from .selective_panels import trouble_section
 from .section import Section
+from .stability_panels import stability_section
 
 Plots = dict[str, Path]
 # The figure shown under the headline: the first of these the report drew.
@@ -151,11 +153,6 @@ def published_section(result: Analysis, plots: Plots) -> Section:
     return section
 
 
-def published_models_builder(result: Analysis, plots: Plots) -> Section:
-    """published.csv: timm's published row of each run model."""
-    return Section(*published_models_section(result))
-
-
 def shifts_section(result: Analysis, plots: Plots) -> Section | None:
     """Natural shifts: their panels, a row per (model, shift), and the synthetic-vs-natural correlation table."""
     if not len(result.shifts):
@@ -194,21 +191,6 @@ def stimuli_section(result: Analysis, plots: Plots) -> Section | None:
         return None
     return Section("Humans photo for photo (model-vs-human's stimuli)", stimuli_text(tables),
                    [(f"{name}.csv", fractions_table(frame)) for name, frame in tables.csvs().items()])
-
-
-def trouble_builder(result: Analysis, plots: Plots) -> Section | None:
-    """Does it know when it is in trouble? Label-free estimates and selective prediction (selective_panels)."""
-    from .selective_panels import trouble_section
-
-    fields = trouble_section(result, plots)
-    return None if fields is None else Section(**fields)
-
-
-def stability_builder(result: Analysis, plots: Plots) -> Section | None:
-    """ImageNet-P stability (--stability imagenet-p runs; stability_panels)."""
-    from .stability_panels import stability_section
-
-    return stability_section(result, plots)
 
 
 def reproducibility_section(result: Analysis, plots: Plots) -> Section:
@@ -305,8 +287,8 @@ def pairwise_section(result: Analysis, plots: Plots) -> Section:
 
 SectionBuilder = Callable[[Analysis, Plots], "Section | list[Section] | None"]
 SECTION_BUILDERS: list[SectionBuilder] = [
-    headline_section, run_section, ranking_section, published_section, published_models_builder, shifts_section,
-    humans_section, stimuli_section, trouble_builder, stability_builder, reproducibility_section, accuracy_section,
+    headline_section, run_section, ranking_section, published_section, published_models_section, shifts_section,
+    humans_section, stimuli_section, trouble_section, stability_section, reproducibility_section, accuracy_section,
     conditions_section, pairwise_section,
 ]
 

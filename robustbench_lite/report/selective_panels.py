@@ -9,6 +9,7 @@ import pandas as pd
 from ..analysis.accuracy_estimates import METHODS, mean_absolute_errors
 from ..analysis.tables import Analysis
 from .drawing import DIAGONAL_STYLE, ModelStyle, figure_legend, panel_grid, panel_title, plain
+from .section import Section
 
 TITLE = "Does it know when it is in trouble?"
 METHOD_NAMES = {"ac": "AC", "doc": "DoC", "atc": "ATC", "aline-s": "ALine-S", "aline-d": "ALine-D"}
@@ -111,8 +112,8 @@ def plot_trouble(result: Analysis, styles: ModelStyle):
     return figure
 
 
-def trouble_section(result: Analysis, plots: dict) -> dict | None:
-    """The report section as the document's Section fields (title, paragraphs, plots, tables); None without tables."""
+def trouble_section(result: Analysis, plots: dict) -> Section | None:
+    """The report section (a section builder); None without selective tables."""
     paragraphs = trouble_text(result)
     if not paragraphs:
         return None
@@ -123,4 +124,4 @@ def trouble_section(result: Analysis, plots: dict) -> dict | None:
     mae = mean_absolute_errors(result.selective.estimates)
     tables = [("Mean absolute error of each estimate (points)",
                pd.DataFrame({"method": [METHOD_NAMES[m] for m in mae.index], "mae": mae.to_numpy()}))] if len(mae) else []
-    return {"title": TITLE, "paragraphs": [*paragraphs, EXPLANATION], "plots": figures, "tables": tables}
+    return Section(TITLE, [*paragraphs, EXPLANATION], tables, figures)
