@@ -40,6 +40,7 @@ def _good(path: Path | None, name: str) -> bool:
 
 
 def cache_folder() -> Path:
+    """data/download.py's cache folder rule, restated: a transform module imports only the package face."""
     return Path(os.environ.get("ROBUSTBENCH_LITE_CACHE", Path.home() / ".cache" / "robustbench_lite")).expanduser() / "frost"
 
 
