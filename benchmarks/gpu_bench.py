@@ -10,6 +10,7 @@ speed only) --repeats times and packaged EfficientNet-Lite0 once, auto batch siz
   prerendered_s    the ImageNet-C way: pre-corrupted 224 px JPEGs read by a DataLoader (16 workers) + forward;
                    rendered for --render-photos photos (render_s), both extrapolated linearly to --photos
   agreement        (--agreement) top-1 of deterministic conditions, CPU run vs device runs (decode cpu/device)
+With --partial PATH the figures so far are written there after each step (a run cut short keeps them).
 """
 from __future__ import annotations
 
@@ -170,22 +171,25 @@ class _Prerendered(torch.utils.data.Dataset):
 
 
 def read_prerendered(root: Path, spec: str | None, batch: int, device: torch.device, precision: str) -> float:
-    """Every pre-rendered condition folder through a 16-worker DataLoader (and the model, if `spec`); seconds."""
+    """Every pre-rendered condition folder through one 16-worker DataLoader (and the model, if `spec`); seconds.
+
+    One loader over all folders (workers started once), the stricter baseline: an evaluation script that
+    makes a loader per corruption folder also pays the workers' start-up per folder."""
     from robustbench_lite.run.evaluate import autocast
     from robustbench_lite.models import load_model, resolve_models
 
     model = load_model(resolve_models(spec)[0], device) if spec else None
     workers = min(16, os.cpu_count() or 1)
     t0 = time.perf_counter()
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        loader = torch.utils.data.DataLoader(_Prerendered(sorted(folder.rglob("*.jpg"))), batch_size=batch,
-                                             num_workers=workers, pin_memory=device.type == "cuda")
-        for x in loader:
-            x = x.to(device, non_blocking=True)
-            if model is not None:
-                with torch.inference_mode(), autocast(device, precision):
-                    z = model.normalise(x.float().div_(255)).contiguous(memory_format=torch.channels_last)
-                    model.module(z).float().softmax(1).topk(5)
+    paths = [path for folder in sorted(p for p in root.iterdir() if p.is_dir()) for path in sorted(folder.rglob("*.jpg"))]
+    loader = torch.utils.data.DataLoader(_Prerendered(paths), batch_size=batch, num_workers=workers,
+                                         pin_memory=device.type == "cuda")
+    for x in loader:
+        x = x.to(device, non_blocking=True)
+        if model is not None:
+            with torch.inference_mode(), autocast(device, precision):
+                z = model.normalise(x.float().div_(255)).contiguous(memory_format=torch.channels_last)
+                model.module(z).float().softmax(1).topk(5)
     _sync(device)
     return time.perf_counter() - t0
 
@@ -248,9 +252,20 @@ def main_gpu(args, shared: Path) -> dict:
     data = repeated_folder(shared, work / "data", unique, math.ceil(args.photos / unique))
     samples = open_dataset(data).samples[: args.photos]
     images = len(open_dataset(data).samples)
-    result = {"device": _device_name(args.device), "images": images, "conditions": len(conditions),
+    import timm
+    import torchvision
+
+    versions = {"torch": torch.__version__, "cuda": torch.version.cuda, "torchvision": torchvision.__version__,
+                "timm": timm.__version__, "python": sys.version.split()[0]}
+    result = {"device": _device_name(args.device), "versions": versions, "images": images, "conditions": len(conditions),
               "image_conditions": images * len(conditions), "precision": args.precision, "batch_size": args.batch_size,
               "decode": args.decode, "models": {}}
+
+    def save() -> None:  # the figures so far, for a run stopped at its time limit (--partial)
+        if getattr(args, "partial", None):
+            Path(args.partial).write_text(json.dumps({**result, "partial": True}, indent=1))
+
+    save()
     for name, repeats in (("resnet50", args.repeats), ("efficientnet_lite0", 1)):
         if name not in args.models.split(",") and not (name == "efficientnet_lite0" and "lite0" in args.models.split(",")):
             continue
@@ -268,9 +283,11 @@ def main_gpu(args, shared: Path) -> dict:
             "core_efficiency": round(med(fwd) / core, 3), "efficiency": round(med(fwd) / pipeline, 3),
             "peak_rss_mb": round(max(r["rss"] for r in runs), 1), "stages_last_run": runs[-1]["stages"],
         }
+        save()
         if name == "resnet50":
             result["per_transform_cost"] = transform_costs(spec, samples, conditions, min(batch, args.cost_batch),
                                                            device, args.precision, reps=args.cost_reps)
+            save()
             few = samples[: args.render_photos]
             scale = images / len(few)
             render_s = render(few, conditions, spec, work / "rendered", device, batch)
@@ -283,8 +300,11 @@ def main_gpu(args, shared: Path) -> dict:
                 "measured_read_s": round(read_s, 3), "measured_s": round(full_s, 3),
                 "pipeline_vs_read_alone": round(read_s * scale / pipeline, 3),
             }
+            save()
     if args.agreement:
         result["agreement"] = agreement(args, shared, work, conditions)
+    if getattr(args, "partial", None):
+        Path(args.partial).unlink(missing_ok=True)  # complete: the printed object is the result
     return result
 
 

@@ -270,6 +270,7 @@ def main() -> None:
     gpu.add_argument("--cost-reps", type=int, default=3)
     gpu.add_argument("--agreement", action="store_true", help="Also top-1 agreement CPU vs device runs (lite0).")
     gpu.add_argument("--agree-photos", type=int, default=500)
+    gpu.add_argument("--partial", default=None, help="Write the figures so far to this JSON file after each step.")
     args = parser.parse_args()
     if args.models is None:
         args.models = "resnet50,lite0" if args.gpu else "efficientnet_lite0"

@@ -442,3 +442,36 @@ def test_fit_prints_a_bounded_table_and_reads_a_runs_summary(cli_run, tmp_path):
 def test_3_demo_with_a_severity_that_does_not_exist_is_exit_2(cli_run, tmp_path):
     one_line_error(cli_run("demo", "--severities", "9", "--out", tmp_path / "demo"), 2,
                    "--severities 9: no selected transform has that level")
+
+
+@pytest.mark.parametrize("device, words", [("tpu9", "use auto, cpu, cuda or cuda:N"), ("cuda", "CUDA is not available")])
+def test_demo_takes_the_runs_device_and_says_what_is_wrong_with_it(cli_run, tmp_path, device, words):
+    if device == "cuda" and __import__("torch").cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    one_line_error(cli_run("demo", "--device", device, "--precision", "bf16", "--out", tmp_path / "demo"), 2,
+                   "--device", device, words)
+    assert not (tmp_path / "demo" / "manifest.json").exists()
+
+
+def test_the_demo_finds_its_photos_through_the_shared_variable(tmp_path, monkeypatch):
+    from robustbench_lite.data.demo_photos import find_shared_sample
+
+    (tmp_path / "data" / "imagenet-sample").mkdir(parents=True)
+    monkeypatch.setenv("ROBUSTBENCH_LITE_SHARED", str(tmp_path))
+    assert find_shared_sample() == str(tmp_path / "data" / "imagenet-sample")
+    monkeypatch.setenv("ROBUSTBENCH_LITE_SHARED", str(tmp_path / "elsewhere"))  # no photos there: the next place
+    assert find_shared_sample() != str(tmp_path / "elsewhere" / "data" / "imagenet-sample")
+
+
+def test_the_demo_runs_the_models_and_precision_it_is_given(cli_run, tmp_path, shared_sample):
+    """`demo --models ... --device cpu --precision bf16`: those rows only, the demo's 8 conditions, fp32 on the CPU."""
+    code, out, err = cli_run("demo", "--models", "efficientnet_lite0", "--photos", "3", "--device", "cpu",
+                             "--precision", "bf16", "--out", tmp_path / "demo")
+    assert code == 0, err
+    assert "autocast is CUDA-only here" in err
+    records = pd.read_parquet(tmp_path / "demo" / "records.parquet", columns=["model", "transform", "severity"])
+    assert set(records["model"]) == {"efficientnet_lite0"} and len(records) == 3 * 8
+    manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
+    assert manifest["device"] == "cpu" and manifest["config"]["data"] == str(shared_sample)
+    assert manifest["config"]["precision"] == "fp32"  # what the run did, as the message said
+    assert (tmp_path / "demo" / "report.html").is_file()

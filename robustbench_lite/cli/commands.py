@@ -224,13 +224,20 @@ DEMO_CONDITIONS = ("greyscale@5", "gaussian_noise@3", "fog@3", "contrast@3", "ed
                                                  "its fixed conditions.  e.g. --severities 1,3,5")
 @click.option("--out", default="results/demo", show_default=True, type=click.Path(file_okay=False),
               help="Run folder (started afresh).")
+@click.option("--models", default=DEMO_MODELS, help="The model rows to run, as `run --models` takes them.  [default: the "
+                                                   "three packaged models at their own size and at 128 px]")
+@click.option("--device", default="auto", show_default=True, help="auto (the GPU when there is one), cpu, cuda or cuda:N.")
+@click.option("--precision", default="fp32", show_default=True, type=click.Choice(["fp32", "bf16", "fp16"]),
+              help="Autocast precision on CUDA (CPU runs fp32).")
 @click.pass_context
-def demo_command(ctx: click.Context, photos: int, severities: str | None, out: str) -> None:
+def demo_command(ctx: click.Context, photos: int, severities: str | None, out: str, models: str, device: str,
+                 precision: str) -> None:
     """The embedded default: the packaged EfficientNet-Lite models, at their own size and at 128 px,
     placed on the published lines of greyscale and three ImageNet-C corruptions, plus outlines,
     borders and a rotation.
 
-    Uses ../shared/data/imagenet-sample when present (else downloads the public 1,000-photo sample).
+    Uses $ROBUSTBENCH_LITE_SHARED/data/imagenet-sample or ../shared/data/imagenet-sample when present
+    (else downloads the public 1,000-photo sample).
     The work: 100 photos x 8 conditions x 6 model rows = 4,800 forward passes, about 4,300 lite0
     forwards' worth (measured: lite1 costs 1.45 lite0, lite2 1.87, a 128 px variant 0.30-0.40), so
     about 2.5 minutes where lite0 runs 35 images/s on the CPU, 36 s where it runs 195.
@@ -239,15 +246,17 @@ def demo_command(ctx: click.Context, photos: int, severities: str | None, out: s
     Examples:
       robustbench-lite demo
       robustbench-lite demo --photos 200 --severities 1,3,5 --out results/demo-big
+      robustbench-lite demo --device cuda --precision bf16
+      robustbench-lite demo --models efficientnet_lite0,timm:resnet50
     """
     from ..run.engine import run_benchmark
 
     data = find_shared_sample()
     transforms = ",".join(c.split("@")[0] for c in DEMO_CONDITIONS) if severities else ",".join(DEMO_CONDITIONS)
     click.echo(f"demo: {photos} photos of {data}; clean + {transforms}"
-               f"{' at severities ' + severities if severities else ''}; models {DEMO_MODELS}", err=True)
-    config = RunConfig(data=data, models=DEMO_MODELS, limit=photos, transforms=transforms, severities=severities,
-                       out=out, force=True)
+               f"{' at severities ' + severities if severities else ''}; models {models}", err=True)
+    config = RunConfig(data=data, models=models, limit=photos, transforms=transforms, severities=severities,
+                       out=out, force=True, device=device, precision=precision)
     result = run_benchmark(config)
     if result.summary is not None:
         from .results_table import results_text

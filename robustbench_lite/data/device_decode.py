@@ -160,6 +160,11 @@ def _decode_jpegs(data: list[torch.Tensor], device: torch.device) -> list[torch.
     if not data:
         return []
     target = device if device.type == "cuda" else "cpu"
+    if device.type == "cuda":
+        # torchvision's nvJPEG decoder takes its output memory on this stream but writes it from a stream of
+        # its own that does not wait for this one (pytorch/vision PR #9606, not merged): memory freed here
+        # while queued kernels still read it could be overwritten. Let the queued work finish first.
+        torch.cuda.current_stream(device).synchronize()
     try:
         return list(decode_jpeg(data, mode=ImageReadMode.RGB, device=target))
     except RuntimeError:
