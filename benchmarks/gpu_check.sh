@@ -3,7 +3,8 @@
 #   here, once:    bash benchmarks/gpu_carry.sh          (.bench/: the shared photos and lite0's weights wheel)
 #   device tool:   run(command="bash benchmarks/gpu_check.sh", carry=[".bench"], timeout_s=600)
 # Stages, each under its own time limit so that one that fails or hangs keeps the others' output:
-#   tests   tests/test_cuda.py and tests/test_device_decode.py (the CUDA paths)   -> $OUT/tests.txt
+#   tests   every CUDA test (tests/test_cuda.py, the transforms' and plug-ins' device tests: -k "cuda or device")
+#           and tests/test_device_decode.py                                    -> $OUT/tests.txt
 #   demo    `demo` on its 100 photos and 8 conditions, lite0 at 224 and 128 px, --device cuda
 #           --precision bf16, report included                                -> $OUT/demo.txt, $OUT/demo_report.tar.gz
 #   bench   throughput.py --gpu: issue #15's figures and the decode agreement  -> $OUT/gpu_bench.json, gpu_bench.err
@@ -21,6 +22,10 @@ export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if compgen -G ".bench/whl/*.whl" >/dev/null; then  # the weights wheel the device image lacks
     python3 -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" .bench/whl/*.whl || exit 1
     export PYTHONPATH=$WORK/site:$PYTHONPATH
+    if compgen -G ".bench/whl-albu/*.whl" >/dev/null; then  # built for CPython 3.12: elsewhere only albu: fails
+        python3 -m pip install -q --no-index --no-deps --no-compile --target "$WORK/site" .bench/whl-albu/*.whl \
+            || echo "albumentations' wheels did not install: the albu: adapter's device test will fail"
+    fi
 fi
 if [ -d .bench/imagenet-sample ]; then  # the shared photos, where tests, demo and benchmark look for them
     mkdir -p "$WORK/shared/data" && ln -sfn "$PWD/.bench/imagenet-sample" "$WORK/shared/data/imagenet-sample"
@@ -45,15 +50,16 @@ stage() { [[ " $STAGES " == *" $1 "* ]]; }
 if stage tests; then
     echo "== tests"
     SECONDS=0
-    timeout 120 python3 -m pytest -q -s -rs -p no:cacheprovider tests/test_cuda.py tests/test_device_decode.py \
-        > "$OUT/tests.txt" 2>&1
+    timeout 150 python3 -m pytest -q -s -rs -p no:cacheprovider -k "cuda or device" tests/test_cuda.py \
+        tests/test_device_decode.py tests/test_transforms_builtin.py tests/test_corruptions.py tests/test_plugins.py \
+        tests/test_modelvshuman.py > "$OUT/tests.txt" 2>&1
     echo "tests exit $? in ${SECONDS} s" | tee -a "$OUT/tests.txt"
     grep -E "agreement|mean abs|passed|failed|Error|SKIP" "$OUT/tests.txt" | tail -20
 fi
 if stage demo; then
     echo "== demo"
     SECONDS=0
-    timeout 90 python3 -m robustbench_lite demo --models efficientnet_lite0,efficientnet_lite0@128px --precision bf16 \
+    timeout 80 python3 -m robustbench_lite demo --models efficientnet_lite0,efficientnet_lite0@128px --precision bf16 \
         "${demo[@]}" --out "$WORK/demo" > "$OUT/demo.txt" 2>&1
     echo "demo exit $? in ${SECONDS} s" | tee -a "$OUT/demo.txt"
     tail -25 "$OUT/demo.txt"
@@ -62,7 +68,7 @@ fi
 if stage bench; then
     echo "== bench"
     SECONDS=0
-    timeout 330 python3 benchmarks/throughput.py --gpu --precision bf16 --batch-size auto --decode auto \
+    timeout 320 python3 benchmarks/throughput.py --gpu --precision bf16 --batch-size auto --decode auto \
         "${bench[@]}" --partial "$OUT/gpu_bench.json" > "$WORK/gpu_bench.json" 2> "$OUT/gpu_bench.err"
     code=$?
     [ -s "$WORK/gpu_bench.json" ] && cp "$WORK/gpu_bench.json" "$OUT/gpu_bench.json"  # else the partial figures stay

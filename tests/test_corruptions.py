@@ -17,9 +17,10 @@ from torchvision.transforms import functional as TF
 
 from robustbench_lite.conditions.registry import all_transforms, get_transform
 from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
+from conftest import SHARED_SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
+SAMPLE = SHARED_SAMPLE
 NAMES = (
     "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur", "motion_blur",
     "zoom_blur", "snow", "frost", "fog", "brightness", "contrast", "elastic_transform", "pixelate",

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,8 @@ from scipy import stats
 from robustbench_lite.cli import analysis as cli_analysis
 from robustbench_lite.analysis import fit, run_fit
 from robustbench_lite.errors import UserError
+from conftest import PUBLISHED
 
-PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
 # (intercept, slope) of logit(shifted) on logit(clean), as published by the testbed's users
 CONSTANTS = {
     "testbed_val_vs_imagenetv2-matched-frequency.csv": (-0.4813069457734013, 0.9113725552359271),

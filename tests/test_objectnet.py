@@ -5,7 +5,6 @@ clean@objectnet-classes is added and both sit on the testbed's ObjectNet line.""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,8 +17,9 @@ from robustbench_lite.data import objectnet
 from robustbench_lite.errors import UserError
 from robustbench_lite.run.config import RunConfig
 from robustbench_lite.run.engine import run_benchmark
+from conftest import SHARED_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[2] / "shared" / "data" / "imagenet-sample"
+SAMPLE = SHARED_SAMPLE
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,11 @@ from robustbench_lite.conditions.plugins import (
 from robustbench_lite.conditions.registry import all_transforms, get_transform, unregister_transform
 from robustbench_lite.conditions.selection import select_transforms, split_transform_tokens
 from robustbench_lite.conditions.rng import PhotoRNG
+from conftest import SHARED_SAMPLE
 
 HERE = Path(__file__).resolve().parent
 PLUGINS = HERE / "plugins_data"
-SAMPLE = HERE.parents[1] / "shared" / "data" / "imagenet-sample"
+SAMPLE = SHARED_SAMPLE
 
 GAUSS_NOISE = "albu:GaussNoise(std_range=(0.2, 0.2))"
 ROTATION = "tv:RandomRotation(degrees=30)"

@@ -16,8 +16,8 @@ from robustbench_lite.cli import analysis as cli_analysis
 from robustbench_lite.errors import UserError
 from robustbench_lite.analysis.tables import load_runs
 from robustbench_lite.report.document import write_report
+from conftest import PUBLISHED
 
-PUBLISHED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "published-accuracies"
 TRANSFORMS = {"blur": ("blurry", (0.5, 1.0), 0.5), "grey": ("colour", (0.3, 0.6), 0.3)}
 
 

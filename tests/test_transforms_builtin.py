@@ -26,9 +26,9 @@ from robustbench_lite.report.preview import GAP, preview_grid, save_preview
 from robustbench_lite.conditions.registry import all_transforms, get_transform
 from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
 from transforms import _common
+from conftest import SHARED_SAMPLE
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO.parent / "shared" / "data" / "imagenet-sample"
+SAMPLE = SHARED_SAMPLE
 FAMILIES = ("greyscale", "outlines", "borders", "distortions")
 SPECS = [spec for spec in all_transforms() if spec.family in FAMILIES]
 SPEC_IDS = [spec.name for spec in SPECS]
