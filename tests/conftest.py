@@ -14,6 +14,13 @@ SHARED_SAMPLE = SHARED / "data" / "imagenet-sample"
 PUBLISHED = SHARED / "data" / "published-accuracies"
 
 
+def pytest_configure(config) -> None:
+    """Transforms called directly on CUDA get the arithmetic every CUDA run sets (run/engine.py): no TF32."""
+    import torch
+
+    torch.backends.cudnn.allow_tf32 = False
+
+
 def manifest_rows() -> list[dict]:
     with open(SHARED_SAMPLE / "MANIFEST.csv", newline="") as f:
         return list(csv.DictReader(f))

@@ -116,13 +116,26 @@ def smooth_photos(n: int, side: int) -> torch.Tensor:
     return torch.nn.functional.interpolate(noise, size=(side, side), mode="bicubic").clamp(0, 1)
 
 
-def cbar_names() -> list[str]:
+def family_names(*families: str) -> list[str]:
     from robustbench_lite.conditions.registry import all_transforms
 
-    return [s.name for s in all_transforms() if s.family == "cbar"]
+    return [s.name for s in all_transforms() if s.family in families]
 
 
-@pytest.mark.parametrize("name", cbar_names())
+@pytest.mark.parametrize("name", family_names("corruptions", "imagecorruptions", "cbar"))
+def test_corruptions_draw_the_same_bytes_twice_on_cuda(name):
+    """Seeded per photo, a corruption is the same on CUDA run after run (no atomics-ordered sums)."""
+    from robustbench_lite.conditions.registry import get_transform
+    from robustbench_lite.conditions.rng import PhotoRNG, photo_seed
+
+    x = smooth_photos(3, 224).cuda()
+    spec = get_transform(name)
+    draws = [spec(x, spec.severities[2], PhotoRNG([photo_seed(0, name, 3, f"p{i}") for i in range(3)], device="cuda"))
+             for _ in range(2)]
+    assert torch.equal(draws[0], draws[1])
+
+
+@pytest.mark.parametrize("name", family_names("cbar"))
 def test_cbar_corruptions_run_on_cuda(name):
     from robustbench_lite.conditions.registry import get_transform
     from robustbench_lite.conditions.rng import PhotoRNG, photo_seed

@@ -472,6 +472,6 @@ def test_the_demo_runs_the_models_and_precision_it_is_given(cli_run, tmp_path, s
     records = pd.read_parquet(tmp_path / "demo" / "records.parquet", columns=["model", "transform", "severity"])
     assert set(records["model"]) == {"efficientnet_lite0"} and len(records) == 3 * 8
     manifest = json.loads((tmp_path / "demo" / "manifest.json").read_text())
-    assert manifest["device"] == "cpu" and manifest["config"]["data"] == str(shared_sample)
+    assert manifest["device"] == "cpu" and Path(manifest["config"]["data"]) == shared_sample.resolve()
     assert manifest["config"]["precision"] == "fp32"  # what the run did, as the message said
     assert (tmp_path / "demo" / "report.html").is_file()

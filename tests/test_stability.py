@@ -15,6 +15,7 @@ from robustbench_lite.analysis.stability import stability_table
 from robustbench_lite.errors import UserError
 from robustbench_lite.run.config import RunConfig
 from robustbench_lite.run.engine import run_benchmark
+from conftest import SHARED_SAMPLE
 
 SAMPLE = SHARED_SAMPLE
 PHOTOS = 2
@@ -125,7 +126,6 @@ def test_unknown_suite_is_one_line():
 
 FADE_PLUGIN = '''"""A plug-in perturbation sequence: the photo fades to grey over 6 frames."""
 from robustbench_lite import PhotoRNG, register_sequence
-from conftest import SHARED_SAMPLE
 
 
 @register_sequence("fade", "imagenet-p", 6)

@@ -146,7 +146,7 @@ def motion_blur(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     angles = rng.uniform(-math.pi / 4, math.pi / 4).reshape(-1).tolist()
     kernels = [line_taps(radius, float(a), float(sigma)) for a in angles]
     return finish(in_chunks(lambda part, k: line_blur(part, [kernels[int(i)] for i in k]), x,
-                            torch.arange(len(x), device=x.device)))
+                            torch.arange(len(x))))  # on the host: int(i) below is no device sync
 
 
 @corruption(

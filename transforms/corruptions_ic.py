@@ -175,15 +175,24 @@ def _box_bins(in_size: int, out_size: int, device: torch.device) -> Tensor:
 
 
 def _box_downscale(x: Tensor, dim: int, out_size: int) -> Tensor:
-    """Mean of the input pixels in each output box along `dim`."""
-    bins = _box_bins(x.shape[dim], out_size, x.device)
-    shape = list(x.shape)
-    shape[dim] = out_size
-    sums = torch.zeros(shape, device=x.device, dtype=x.dtype).index_add_(dim, bins, x)
-    counts = torch.bincount(bins, minlength=out_size).to(x.dtype)
+    """Mean of the input pixels in each output box along `dim`.
+
+    Each box's pixels are added one after another in input order (what the CPU's index_add_ does),
+    as at most ceil(in / out) + 1 gathered slices: CUDA's index_add_ adds with atomics, in an order
+    that changes from run to run.
+    """
+    bins = _box_bins(x.shape[dim], out_size, torch.device("cpu"))  # boxes are contiguous runs of bins
+    counts = torch.bincount(bins, minlength=out_size)
+    starts = torch.cumsum(counts, 0) - counts
     view = [1] * x.dim()
     view[dim] = out_size
-    return sums / counts.view(view)
+    sums = None
+    for j in range(int(counts.max())):
+        take = (starts + j).clamp_(max=x.shape[dim] - 1).to(x.device)
+        member = (counts > j).to(x.device).view(view)
+        part = torch.where(member, x.index_select(dim, take), 0.0)
+        sums = part if sums is None else sums + part
+    return sums / counts.to(device=x.device, dtype=x.dtype).view(view)
 
 
 @variant("pixelate", factor=f"PIL BOX-downscaled to this fraction of the side, NEAREST back: {table_doc(PIXELATE_FACTOR)}")

@@ -134,7 +134,7 @@ def snow(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
         whitened = torch.maximum(photos, luma(photos).mul_(1.5).add_(0.5))
         return (photos * weight + whitened * (1 - weight)).add_(flakes).add_(flakes.flip(-2, -1))
 
-    return finish(in_chunks(fall, x, noise, torch.arange(len(x), device=x.device)))
+    return finish(in_chunks(fall, x, noise, torch.arange(len(x))))  # on the host: int(i) is no device sync
 
 
 @lru_cache(maxsize=None)

@@ -187,8 +187,8 @@ def _start(plan: Plan, echo: Callable[[str], None]) -> tuple[list[LoadedModel], 
     ensure_writable(plan.run_dir)
     dist.init()
     keep_freed_memory()
-    if plan.device.type == "cuda" and config.precision == "fp32":  # fp32 means fp32, not TF32
-        torch.backends.cudnn.allow_tf32 = False
+    if plan.device.type == "cuda":  # fp32 means fp32, not TF32: the transforms always, the model unless autocast
+        torch.backends.cudnn.allow_tf32 = False  # (cuDNN's default is TF32: blur and elastic kernels would round)
         torch.backends.cuda.matmul.allow_tf32 = False
     echo(f"loading {len(plan.model_entries)} model(s) on {plan.device}...")
     models = load_models(plan.model_entries, plan.device)

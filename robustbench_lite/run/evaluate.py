@@ -73,6 +73,8 @@ def release_protocol(x: torch.Tensor, condition: Condition, ids: Sequence[str], 
     rng = PhotoRNG([photo_seed(seed, condition.transform, condition.severity, i) for i in ids], x.device)
     try:
         out = release.release_corruption(condition.transform, x, condition.severity, rng)
+    except torch.cuda.OutOfMemoryError:
+        raise  # the caller halves its batch, as apply_transform lets it
     except (Exception, SystemExit) as exc:
         raise ConditionFailed(f"transform {condition.transform} (imagenet-c protocol) raised "
                               f"{type(exc).__name__}: {exc}") from None
