@@ -262,7 +262,7 @@ def main_gpu(args, shared: Path) -> dict:
               "decode": args.decode, "models": {}}
 
     def save() -> None:  # the figures so far, for a run stopped at its time limit (--partial)
-        if getattr(args, "partial", None):
+        if args.partial:
             Path(args.partial).write_text(json.dumps({**result, "partial": True}, indent=1))
 
     save()
@@ -303,7 +303,7 @@ def main_gpu(args, shared: Path) -> dict:
             save()
     if args.agreement:
         result["agreement"] = agreement(args, shared, work, conditions)
-    if getattr(args, "partial", None):
+    if args.partial:
         Path(args.partial).unlink(missing_ok=True)  # complete: the printed object is the result
     return result
 

@@ -100,14 +100,11 @@ def elastic_field(noise: Tensor, sigma: float, alpha: float) -> Tensor:
     size = 2 * radius - 1
     if size < 3:
         return noise * alpha
-    # cuDNN runs float32 convolutions as TF32 unless the run turned that off (only --precision fp32 does):
-    # on CUDA the field is computed in float64, so it never depends on the run's precision
-    work = torch.float64 if noise.is_cuda else torch.float32
-    taps = torch.tensor(signal_gaussian(size, sigma), dtype=work, device=noise.device)
+    taps = torch.tensor(signal_gaussian(size, sigma), dtype=torch.float32, device=noise.device)
     n = noise.shape[0]
-    flat = F.pad(noise.reshape(n * 2, 1, h, w).to(work), [size // 2] * 4, mode="reflect")
+    flat = F.pad(noise.reshape(n * 2, 1, h, w), [size // 2] * 4, mode="reflect")
     flat = F.conv2d(F.conv2d(flat, taps.view(1, 1, size, 1)), taps.view(1, 1, 1, size))
-    return (flat.reshape(n, 2, h, w) * alpha).to(torch.float32)
+    return flat.reshape(n, 2, h, w) * alpha
 
 
 @corruption(

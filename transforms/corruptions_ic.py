@@ -168,9 +168,9 @@ def spatter_ic(x: Tensor, level: float, rng: PhotoRNG) -> Tensor:
     return finish(x + water * colour)
 
 
-def _box_bins(in_size: int, out_size: int, device: torch.device) -> Tensor:
-    """PIL's BOX downscale: the output pixel whose box holds each input pixel's centre."""
-    centres = torch.arange(in_size, device=device, dtype=torch.float64) + 0.5
+def _box_bins(in_size: int, out_size: int) -> Tensor:
+    """PIL's BOX downscale: the output pixel whose box holds each input pixel's centre (on the host)."""
+    centres = torch.arange(in_size, dtype=torch.float64) + 0.5
     return (torch.ceil(centres * out_size / in_size) - 1).clamp(0, out_size - 1).long()
 
 
@@ -181,7 +181,7 @@ def _box_downscale(x: Tensor, dim: int, out_size: int) -> Tensor:
     as at most ceil(in / out) + 1 gathered slices: CUDA's index_add_ adds with atomics, in an order
     that changes from run to run.
     """
-    bins = _box_bins(x.shape[dim], out_size, torch.device("cpu"))  # boxes are contiguous runs of bins
+    bins = _box_bins(x.shape[dim], out_size)  # boxes are contiguous runs of bins
     counts = torch.bincount(bins, minlength=out_size)
     starts = torch.cumsum(counts, 0) - counts
     view = [1] * x.dim()
